@@ -79,15 +79,15 @@ check-cli: $(O)/sfexec
 	    echo "make: bats is not installed: run 'apt-get install bats' (Debian/Ubuntu)" >&2; exit 1; }
 	SFEXEC=$(abspath $(O)/sfexec) $(BATS) tests/
 
-bench: all
+bench: all bench-singleflight
 	tests/bench/run
 
-install: all
+install: all install-singleflight
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(O)/sfexec $(DESTDIR)$(BINDIR)/sfexec
 	install -m 0644 man/sfexec.1 $(DESTDIR)$(MANDIR)/man1/sfexec.1
 
-uninstall:
+uninstall: uninstall-singleflight
 	rm -f $(DESTDIR)$(BINDIR)/sfexec $(DESTDIR)$(MANDIR)/man1/sfexec.1
 
 clean:

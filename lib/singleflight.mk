@@ -1,3 +1,5 @@
 # libsingleflight: placeholder, filled in by the in-process group work.
-check-singleflight:
-.PHONY: check-singleflight
+# Must define: check-singleflight check-singleflight-tsan bench-singleflight
+#              install-singleflight uninstall-singleflight
+check-singleflight check-singleflight-tsan bench-singleflight install-singleflight uninstall-singleflight:
+.PHONY: check-singleflight check-singleflight-tsan bench-singleflight install-singleflight uninstall-singleflight
