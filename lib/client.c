@@ -1,0 +1,314 @@
+/* client.c — attach to a runner and stream its spools; see client.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "spool.h"
+
+int
+sf_client_connect(int dirfd, const char *dir, const char *name,
+    char *cause, size_t causelen)
+{
+	struct sockaddr_un sa;
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	struct stat st;
+	int fd, n, saved;
+
+	/* connect(2) follows symbolic links; look first, without following. */
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		errno = ENOTSOCK;
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+		snprintf(cause, causelen, "%s/%s: socket path too long", dir, name);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+		if (errno == EINTR)
+			continue;
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (cr.uid != geteuid()) {
+		snprintf(cause, causelen, "%s: socket owned by uid %lu",
+		    sa.sun_path, (unsigned long)cr.uid);
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+static int
+send_all(int fd, const uint8_t *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Read more bytes from the runner into f->in, taking any descriptors that
+ * come along: at most two are accepted (the spools, with WELCOME) and any
+ * others are closed.  Returns bytes read, 0 at end of file, -1 with errno.
+ */
+static ssize_t
+fill(sf_flight *f, int *fds, int *nfds)
+{
+	union { char b[CMSG_SPACE(8 * sizeof(int))]; struct cmsghdr align; } ctl;
+	struct iovec iov;
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	ssize_t n;
+	int i, got, *p;
+
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = f->in + f->inlen;
+	iov.iov_len = sizeof(f->in) - f->inlen;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.b;
+	mh.msg_controllen = sizeof(ctl.b);
+	do
+		n = recvmsg(f->fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		got = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		p = (int *)CMSG_DATA(cm);
+		for (i = 0; i < got; i++) {
+			int fd;
+			memcpy(&fd, p + i, sizeof(fd));
+			if (fds != NULL && *nfds < 2)
+				fds[(*nfds)++] = fd;
+			else
+				close(fd);
+		}
+	}
+	f->inlen += (size_t)n;
+	return n;
+}
+
+/* Remove one decoded frame of len bytes from the front of f->in. */
+static void
+consume(sf_flight *f, int len)
+{
+	memmove(f->in, f->in + len, f->inlen - (size_t)len);
+	f->inlen -= (size_t)len;
+}
+
+sf_flight *
+sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
+    char *cause, size_t causelen)
+{
+	uint8_t buf[SF_PROTO_MAX_FRAME];
+	struct sf_msg m;
+	sf_flight *f;
+	int fds[2], nfds = 0, len, i, saved;
+	ssize_t n;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	f->fd = fd;
+	f->spool[0] = f->spool[1] = -1;
+	f->role = role;
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_HELLO;
+	m.u.hello.version = SF_PROTO_VERSION;
+	memcpy(m.u.hello.digest, key->digest, SF_DIGEST_LEN);
+	len = sf_proto_encode(&m, buf, sizeof(buf));
+	if (send_all(fd, buf, (size_t)len) == -1) {
+		/* The runner closed on us: the flight was ending. */
+		saved = errno == EPIPE ? ECONNRESET : errno;
+		goto fail;
+	}
+	for (;;) {
+		len = sf_proto_decode(f->in, f->inlen, &m);
+		if (len > 0)
+			break;
+		if (len < 0) {
+			snprintf(cause, causelen, "garbled answer from the flight's runner");
+			saved = EPROTO;
+			goto fail;
+		}
+		n = fill(f, fds, &nfds);
+		if (n <= 0) {
+			saved = n == 0 ? ECONNRESET : errno;
+			goto fail;
+		}
+	}
+	if (m.type == SF_MSG_REFUSE) {
+		snprintf(cause, causelen, "%s", m.u.refuse.reason == SF_REFUSE_VERSION ?
+		    "the running flight speaks another protocol version" :
+		    "the running flight has another key with the same hash");
+		saved = EPROTO;
+		goto fail;
+	}
+	if (m.type != SF_MSG_WELCOME || nfds != 2) {
+		snprintf(cause, causelen, "unexpected answer from the flight's runner");
+		saved = EPROTO;
+		goto fail;
+	}
+	consume(f, len);
+	f->spool[0] = fds[0];
+	f->spool[1] = fds[1];
+	f->runner = (pid_t)m.u.welcome.runner;
+	f->starter = (pid_t)m.u.welcome.starter;
+	f->pgid = (pid_t)m.u.welcome.pgid;
+	return f;
+fail:
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	close(fd);
+	free(f);
+	errno = saved;
+	return NULL;
+}
+
+enum sf_role sf_flight_role(const sf_flight *f) { return f->role; }
+pid_t sf_flight_runner(const sf_flight *f) { return f->runner; }
+pid_t sf_flight_starter(const sf_flight *f) { return f->starter; }
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+copy_to(sf_flight *f, int s, uint64_t end, int out, char *cause, size_t causelen)
+{
+	int saved;
+
+	if (sf_spool_copy(f->spool[s], &f->off[s], end, out) == 0)
+		return 0;
+	saved = errno;
+	snprintf(cause, causelen, saved == EIO ? "%s spool is shorter than announced" :
+	    "write error on %s", s == 0 ? "stdout" : "stderr");
+	errno = saved;
+	return -1;
+}
+
+int
+sf_flight_stream(sf_flight *f, int out, int err, long timeout_ms,
+    struct sf_outcome *oc, char *cause, size_t causelen)
+{
+	struct pollfd p = { .fd = f->fd, .events = POLLIN };
+	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	struct sf_msg m;
+	int len, r, wait, s;
+	ssize_t n;
+
+	memset(oc, 0, sizeof(*oc));
+	for (;;) {
+		while ((len = sf_proto_decode(f->in, f->inlen, &m)) > 0) {
+			consume(f, len);
+			if (m.type == SF_MSG_DATA) {
+				s = m.u.data.stream - 1;
+				if (copy_to(f, s, m.u.data.end, s == 0 ? out : err,
+				    cause, causelen) == -1)
+					return -1;
+				continue;
+			}
+			if (m.type != SF_MSG_EXIT)
+				goto garbled;
+			if (copy_to(f, 0, m.u.exit.size[0], out, cause, causelen) == -1 ||
+			    copy_to(f, 1, m.u.exit.size[1], err, cause, causelen) == -1)
+				return -1;
+			oc->how = m.u.exit.how;
+			oc->code = m.u.exit.code;
+			oc->err = m.u.exit.err;
+			memcpy(oc->name, m.u.exit.name, sizeof(oc->name));
+			return 0;
+		}
+		if (len < 0)
+			goto garbled;
+		wait = -1;
+		if (deadline >= 0) {
+			long long left = deadline - now_ms();
+			wait = left <= 0 ? 0 : left > 1 << 30 ? 1 << 30 : (int)left;
+		}
+		r = poll(&p, 1, wait);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == 0) {
+			oc->how = SF_END_TIMEOUT;
+			return 0;
+		}
+		n = r == -1 ? -1 : fill(f, NULL, NULL);
+		if (n > 0)
+			continue;
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		/* The runner is gone without saying how the flight ended.  Its
+		 * command must not outlive it: its direct child has a parent-death
+		 * signal, the rest of its process group gets one from us. */
+		if (f->pgid > 0)
+			kill(-f->pgid, SIGKILL);
+		oc->how = SF_END_OWNER_DIED;
+		return 0;
+	}
+garbled:
+	snprintf(cause, causelen, "garbled message from the flight's runner (pid %ld)",
+	    (long)f->runner);
+	errno = EPROTO;
+	return -1;
+}
+
+void
+sf_flight_close(sf_flight *f)
+{
+	if (f == NULL)
+		return;
+	close(f->fd);
+	if (f->spool[0] != -1)
+		close(f->spool[0]);
+	if (f->spool[1] != -1)
+		close(f->spool[1]);
+	free(f);
+}

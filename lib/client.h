@@ -1,0 +1,42 @@
+/*
+ * client.h — one invocation's side of a flight: connect to the runner,
+ * say HELLO, take the WELCOME and its spools, then stream (sfexec.h).
+ */
+#ifndef SF_CLIENT_H
+#define SF_CLIENT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sfexec.h"
+
+struct sf_flight {
+	int fd;                     /* connection to the runner */
+	int spool[2];               /* read-only stdout and stderr spools */
+	uint64_t off[2];            /* bytes of each already written out */
+	enum sf_role role;
+	pid_t runner, starter, pgid;
+	size_t inlen;
+	uint8_t in[2 * SF_PROTO_MAX_FRAME];
+};
+
+/*
+ * sf_client_connect — connect to dir/name without following a symbolic
+ * link, and check that the peer is this user.  Returns the socket, or -1
+ * with errno: ENOENT (nothing there), ECONNREFUSED (a socket nobody listens
+ * on), ENOTSOCK (something other than a socket is there: stale), EPERM (the
+ * listener is another user; cause says who), others from the system.
+ */
+int sf_client_connect(int dirfd, const char *dir, const char *name,
+    char *cause, size_t causelen);
+
+/*
+ * sf_client_hello — say HELLO on fd and wait for the answer.  Returns a new
+ * flight (which owns fd) once welcomed; NULL with ECONNRESET when the runner
+ * closed first (the flight was ending: try again), EPROTO for a refusal or
+ * garbage (cause says which).  fd is closed on failure.
+ */
+sf_flight *sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
+    char *cause, size_t causelen);
+
+#endif

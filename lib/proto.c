@@ -1,0 +1,151 @@
+/* proto.c — frame encoding and decoding; see proto.h for the layout. */
+#include <errno.h>
+#include <string.h>
+
+#include "proto.h"
+
+#define HELLO_LEN   (2 + 2 + SF_DIGEST_LEN)
+#define WELCOME_LEN (2 + 2 + 4 + 4 + 4)
+#define REFUSE_LEN  1
+#define DATA_LEN    (1 + 8)
+#define EXIT_LEN    (1 + 4 + 4 + 8 + 8)
+
+static uint8_t *put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v; return p + 2; }
+static uint8_t *put32(uint8_t *p, uint32_t v) { put16(p, v >> 16); put16(p + 2, v); return p + 4; }
+static uint8_t *put64(uint8_t *p, uint64_t v) { put32(p, v >> 32); put32(p + 4, v); return p + 8; }
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
+static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
+
+static int
+valid_end(uint8_t how)
+{
+	return how >= SF_END_EXITED && how <= SF_END_FAILED;
+}
+
+int
+sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size)
+{
+	uint8_t *p = buf + SF_PROTO_HEADER;
+	size_t len;
+
+	if (size < SF_PROTO_MAX_FRAME)
+		goto invalid;
+	switch (m->type) {
+	case SF_MSG_HELLO:
+		p = put16(p, m->u.hello.version);
+		p = put16(p, m->u.hello.flags);
+		memcpy(p, m->u.hello.digest, SF_DIGEST_LEN);
+		p += SF_DIGEST_LEN;
+		break;
+	case SF_MSG_WELCOME:
+		p = put16(p, m->u.welcome.version);
+		p = put16(p, m->u.welcome.flags);
+		p = put32(p, m->u.welcome.runner);
+		p = put32(p, m->u.welcome.starter);
+		p = put32(p, m->u.welcome.pgid);
+		break;
+	case SF_MSG_REFUSE:
+		*p++ = m->u.refuse.reason;
+		break;
+	case SF_MSG_DATA:
+		if (m->u.data.stream != SF_STDOUT && m->u.data.stream != SF_STDERR)
+			goto invalid;
+		*p++ = m->u.data.stream;
+		p = put64(p, m->u.data.end);
+		break;
+	case SF_MSG_EXIT:
+		if (!valid_end(m->u.exit.how))
+			goto invalid;
+		*p++ = m->u.exit.how;
+		p = put32(p, (uint32_t)m->u.exit.code);
+		p = put32(p, (uint32_t)m->u.exit.err);
+		p = put64(p, m->u.exit.size[0]);
+		p = put64(p, m->u.exit.size[1]);
+		memcpy(p, m->u.exit.name, m->u.exit.namelen);
+		p += m->u.exit.namelen;
+		break;
+	default:
+		goto invalid;
+	}
+	len = (size_t)(p - buf) - SF_PROTO_HEADER;
+	buf[0] = (uint8_t)m->type;
+	buf[1] = 0;
+	put16(buf + 2, (uint16_t)len);
+	return (int)(len + SF_PROTO_HEADER);
+invalid:
+	errno = EINVAL;
+	return -1;
+}
+
+int
+sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
+{
+	const uint8_t *p = buf + SF_PROTO_HEADER;
+	size_t plen;
+
+	/* Judge the header as soon as its bytes arrive, so a peer announcing an
+	 * impossible frame is dropped at once instead of being waited for. */
+	if (len >= 1 && buf[0] != SF_MSG_HELLO && buf[0] != SF_MSG_WELCOME &&
+	    buf[0] != SF_MSG_REFUSE && buf[0] != SF_MSG_DATA && buf[0] != SF_MSG_EXIT)
+		goto bad;
+	if (len >= 2 && buf[1] != 0)
+		goto bad;
+	if (len < SF_PROTO_HEADER)
+		return 0;
+	plen = get16(buf + 2);
+	switch (buf[0]) {
+	case SF_MSG_HELLO:   if (plen != HELLO_LEN) goto bad; break;
+	case SF_MSG_WELCOME: if (plen != WELCOME_LEN) goto bad; break;
+	case SF_MSG_REFUSE:  if (plen != REFUSE_LEN) goto bad; break;
+	case SF_MSG_DATA:    if (plen != DATA_LEN) goto bad; break;
+	case SF_MSG_EXIT:
+		if (plen < EXIT_LEN || plen > EXIT_LEN + SF_PROTO_MAX_NAME)
+			goto bad;
+		break;
+	}
+	if (len < SF_PROTO_HEADER + plen)
+		return 0;
+
+	memset(m, 0, sizeof(*m));
+	m->type = (enum sf_msg_type)buf[0];
+	switch (m->type) {
+	case SF_MSG_HELLO:
+		m->u.hello.version = get16(p);
+		m->u.hello.flags = get16(p + 2);
+		memcpy(m->u.hello.digest, p + 4, SF_DIGEST_LEN);
+		break;
+	case SF_MSG_WELCOME:
+		m->u.welcome.version = get16(p);
+		m->u.welcome.flags = get16(p + 2);
+		m->u.welcome.runner = get32(p + 4);
+		m->u.welcome.starter = get32(p + 8);
+		m->u.welcome.pgid = get32(p + 12);
+		break;
+	case SF_MSG_REFUSE:
+		m->u.refuse.reason = p[0];
+		break;
+	case SF_MSG_DATA:
+		m->u.data.stream = p[0];
+		if (p[0] != SF_STDOUT && p[0] != SF_STDERR)
+			goto bad;
+		m->u.data.end = get64(p + 1);
+		break;
+	case SF_MSG_EXIT:
+		m->u.exit.how = p[0];
+		if (!valid_end(p[0]))
+			goto bad;
+		m->u.exit.code = (int32_t)get32(p + 1);
+		m->u.exit.err = (int32_t)get32(p + 5);
+		m->u.exit.size[0] = get64(p + 9);
+		m->u.exit.size[1] = get64(p + 17);
+		m->u.exit.namelen = (uint8_t)(plen - EXIT_LEN);
+		memcpy(m->u.exit.name, p + EXIT_LEN, m->u.exit.namelen);
+		m->u.exit.name[m->u.exit.namelen] = '\0';
+		break;
+	}
+	return (int)(SF_PROTO_HEADER + plen);
+bad:
+	errno = EPROTO;
+	return -1;
+}

@@ -1,0 +1,120 @@
+/*
+ * proto.h — the sfexec wire protocol, written down once.
+ *
+ * A flight is served by one runner process listening on DIR/<hash>.sock
+ * (a SOCK_STREAM Unix socket).  Every invocation, the one that started the
+ * flight included, is a client of that runner.
+ *
+ * Framing.  Every message is a frame:
+ *
+ *     offset 0  u8   type         one of enum sf_msg_type
+ *     offset 1  u8   reserved     must be 0
+ *     offset 2  u16  length       payload bytes, big endian, <= SF_PROTO_MAX_PAYLOAD
+ *     offset 4  ...  payload      layout fixed per type (below); integers big endian
+ *
+ * Conversation.
+ *
+ *   client -> runner   HELLO    u16 version, u16 flags (0), u8 digest[32]
+ *                               digest is the SHA-256 of the key (key.h); the
+ *                               runner refuses a digest that is not its own, so a
+ *                               collision of the 128-bit file name cannot merge
+ *                               two keys.  After HELLO the client sends nothing
+ *                               more: any byte it sends later, or a frame that does
+ *                               not decode, gets it dropped.
+ *   runner -> client   WELCOME  u16 version, u16 flags (0), u32 runner pid,
+ *                               u32 starter pid, u32 command process group;
+ *                               with exactly two descriptors in SCM_RIGHTS on its
+ *                               first byte: the read-only stdout and stderr spools.
+ *                  or  REFUSE   u8 reason (enum sf_refuse), then the runner closes.
+ *   runner -> client   DATA     u8 stream (1 stdout, 2 stderr), u64 end
+ *                               "the spool of this stream holds bytes [0, end)".
+ *                               Ends only grow.  Announcements coalesce: a client
+ *                               that reads slowly sees fewer, larger steps, so the
+ *                               runner's memory per client is constant.
+ *   runner -> client   EXIT     u8 how (enum sf_end), i32 code, i32 err,
+ *                               u64 stdout size, u64 stderr size,
+ *                               then 0..SF_PROTO_MAX_NAME bytes of a name
+ *                               (the command for SF_END_EXEC_FAILED, the step
+ *                               that failed for SF_END_FAILED).
+ *                               The sizes are final; the runner closes after it.
+ *
+ * What ends a flight: the command has been reaped and both of its output pipes
+ * are at end of file.  The runner then stops accepting (it removes the socket
+ * path under the key's lock before closing the listening socket, so the next
+ * invocation starts a new flight), sends EXIT to everyone attached, and exits
+ * once the last EXIT is written.  A client that sees the connection end before
+ * WELCOME retries from the start (it raced with the end of a flight); one that
+ * sees it end after WELCOME but before EXIT knows the runner died.
+ *
+ * The decoder below is the only code that parses bytes from a peer.
+ */
+#ifndef SF_PROTO_H
+#define SF_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SF_PROTO_VERSION      1
+#define SF_PROTO_HEADER       4
+#define SF_PROTO_MAX_NAME     255
+#define SF_PROTO_MAX_PAYLOAD  (25 + SF_PROTO_MAX_NAME)
+#define SF_PROTO_MAX_FRAME    (SF_PROTO_HEADER + SF_PROTO_MAX_PAYLOAD)
+#define SF_DIGEST_LEN         32
+
+enum sf_msg_type {
+	SF_MSG_HELLO   = 'H',
+	SF_MSG_WELCOME = 'W',
+	SF_MSG_REFUSE  = 'R',
+	SF_MSG_DATA    = 'D',
+	SF_MSG_EXIT    = 'X',
+};
+
+enum sf_refuse {
+	SF_REFUSE_VERSION = 1,  /* the runner speaks another protocol version */
+	SF_REFUSE_KEY     = 2,  /* file names collided but the keys differ */
+};
+
+/* How a flight ended; carried by EXIT.  Values are wire format. */
+enum sf_end {
+	SF_END_EXITED      = 1, /* code: exit status */
+	SF_END_SIGNALED    = 2, /* code: signal number */
+	SF_END_EXEC_FAILED = 3, /* err: execvp's errno; name: the command */
+	SF_END_FAILED      = 4, /* the runner failed; err: errno; name: what */
+};
+
+enum sf_stream { SF_STDOUT = 1, SF_STDERR = 2 };
+
+struct sf_msg {
+	enum sf_msg_type type;
+	union {
+		struct { uint16_t version, flags; uint8_t digest[SF_DIGEST_LEN]; } hello;
+		struct { uint16_t version, flags; uint32_t runner, starter, pgid; } welcome;
+		struct { uint8_t reason; } refuse;
+		struct { uint8_t stream; uint64_t end; } data;
+		struct {
+			uint8_t how;
+			int32_t code, err;
+			uint64_t size[2];           /* [0] stdout, [1] stderr */
+			uint8_t namelen;
+			char name[SF_PROTO_MAX_NAME + 1]; /* NUL-terminated copy */
+		} exit;
+	} u;
+};
+
+/*
+ * sf_proto_encode — write m as one frame into buf (at least SF_PROTO_MAX_FRAME
+ * bytes).  Returns the frame length, or -1 with errno EINVAL for a message
+ * that the decoder would refuse.
+ */
+int sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size);
+
+/*
+ * sf_proto_decode — parse one frame from the first len bytes of buf.
+ * Returns the frame's length (> 0) and fills *m; 0 when buf holds only part of
+ * a frame; -1 with errno EPROTO when the bytes can never become a valid frame
+ * (unknown type, reserved bits, a length above the maximum or wrong for the
+ * type, an out-of-range field).  Never reads beyond buf[len - 1].
+ */
+int sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m);
+
+#endif

@@ -1,0 +1,821 @@
+/*
+ * runner.c — the process that owns a flight: the command, its output, its
+ * clients.  See runner.h for its place and proto.h for what it says.
+ *
+ * One thread, one poll(2) loop.  Signal handlers only write the signal
+ * number to a self-pipe; the loop does the work.  Every client socket is
+ * non-blocking and its pending output is one small frame buffer, refilled
+ * from the spool sizes only when it is empty, so a slow client costs a
+ * constant amount of memory and never stalls the others.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runner.h"
+#include "spool.h"
+
+#define HELLO_TIMEOUT_MS 5000   /* a connection must say HELLO by then */
+#define PIPE_SIZE        (1 << 20)
+
+enum cstate { C_HELLO, C_LIVE };
+
+struct client {
+	int fd;
+	enum cstate state;
+	long long deadline;         /* C_HELLO: when to give up on it */
+	uint64_t sent[2];           /* ends announced so far */
+	bool exit_sent;
+	size_t inlen;
+	uint8_t in[SF_PROTO_MAX_FRAME];
+	size_t outoff, outlen;
+	uint8_t out[3 * SF_PROTO_MAX_FRAME];
+};
+
+struct runner {
+	const struct sf_runner_args *a;
+	int lockfd, listenfd, sigpipe[2];
+	int pipes[2];               /* read ends of the command's stdout, stderr */
+	int spool[2], reader[2];
+	uint64_t size[2];
+	int execfd;                 /* the child reports execvp's errno here */
+	pid_t pid, pgid, starter;
+	bool reaped;
+	int wstatus;
+	int exec_err;               /* errno of a failed exec, 0 if none */
+	int fail_err;               /* the runner's own failure, 0 if none */
+	const char *fail_what;
+	bool ended, abandoned, accepting, accept_paused;
+	long long kill_at;          /* SIGKILL the group then (0: not set) */
+	bool term_sent, kill_sent;
+	struct client **c;
+	size_t nc, cap;
+};
+
+/* What the command must get back: the starter's signal state and limits. */
+static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGXFSZ };
+#define NHANDLED (sizeof(handled) / sizeof(handled[0]))
+static struct sigaction saved_act[NHANDLED];
+static sigset_t saved_mask;
+static struct rlimit saved_nofile;
+static int sigpipe_w = -1;
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+
+	(void)!write(sigpipe_w, &b, 1);
+	errno = saved;
+}
+
+static int
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl == -1 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static int
+cmp_int(const void *x, const void *y)
+{
+	return *(const int *)x - *(const int *)y;
+}
+
+/* Close every descriptor above 2 but the n in keep. */
+static void
+close_others(int *keep, int n)
+{
+	int lo = 3, i;
+
+	qsort(keep, (size_t)n, sizeof(*keep), cmp_int);
+	for (i = 0; i <= n; i++) {
+		unsigned hi = i < n ? (unsigned)keep[i] - 1 : ~0U;
+		if (i < n && keep[i] < lo)
+			continue;
+		if ((unsigned)lo <= hi && close_range((unsigned)lo, hi, 0) == -1) {
+			/* Kernels before 5.9: close one by one. */
+			long max = sysconf(_SC_OPEN_MAX);
+			unsigned fd;
+			if (max < 0 || max > 65536)
+				max = 65536;
+			for (fd = (unsigned)lo; fd <= hi && fd < (unsigned)max; fd++)
+				close((int)fd);
+		}
+		if (i < n)
+			lo = keep[i] + 1;
+	}
+}
+
+/* ---- the command ---------------------------------------------------------- */
+
+static void
+child_exec(struct runner *r, int out_w, int err_w, int exec_w)
+{
+	size_t i;
+	int e;
+
+	/* As if the starter had run the command itself: its dispositions,
+	 * mask and descriptor limit; only stdin, stdout, stderr open. */
+	for (i = 0; i < NHANDLED; i++)
+		sigaction(handled[i], &saved_act[i], NULL);
+	setrlimit(RLIMIT_NOFILE, &saved_nofile);
+	setpgid(0, 0);
+	/* If the runner dies, so does the command (clients kill the rest of
+	 * its process group when they see the runner gone). */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		_exit(125);
+	if (dup2(out_w, 1) == -1 || dup2(err_w, 2) == -1)
+		goto fail;
+	sigprocmask(SIG_SETMASK, &saved_mask, NULL);
+	execvp(r->a->argv[0], r->a->argv);
+fail:
+	e = errno;
+	(void)!write(exec_w, &e, sizeof(e));
+	_exit(127);
+}
+
+static int
+start_command(struct runner *r)
+{
+	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, ex[2] = { -1, -1 };
+	sigset_t all, old;
+	int i, saved;
+
+	if (pipe2(out, O_CLOEXEC) == -1 || pipe2(err, O_CLOEXEC) == -1 ||
+	    pipe2(ex, O_CLOEXEC) == -1) {
+		r->fail_what = "pipe";
+		goto fail;
+	}
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	r->pid = fork();
+	if (r->pid == 0)
+		child_exec(r, out[1], err[1], ex[1]);
+	saved = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (r->pid == -1) {
+		errno = saved;
+		r->fail_what = "fork";
+		goto fail;
+	}
+	/* Also here, so kill(-pgid) works even before the child runs. */
+	setpgid(r->pid, r->pid);
+	r->pgid = r->pid;
+	close(out[1]);
+	close(err[1]);
+	close(ex[1]);
+	r->pipes[0] = out[0];
+	r->pipes[1] = err[0];
+	r->execfd = ex[0];
+	for (i = 0; i < 2; i++) {
+		fcntl(r->pipes[i], F_SETPIPE_SZ, PIPE_SIZE);
+		set_nonblock(r->pipes[i]);
+	}
+	return 0;
+fail:
+	saved = errno;
+	for (i = 0; i < 2; i++) {
+		if (out[i] != -1) close(out[i]);
+		if (err[i] != -1) close(err[i]);
+		if (ex[i] != -1) close(ex[i]);
+	}
+	r->fail_err = saved;
+	return -1;
+}
+
+static void
+terminate(struct runner *r)
+{
+	if (r->pgid <= 0 || r->term_sent)
+		return;
+	kill(-r->pgid, SIGTERM);
+	r->term_sent = true;
+	r->kill_at = now_ms() + r->a->grace_ms;
+}
+
+static void
+reap(struct runner *r)
+{
+	pid_t p;
+	int st;
+
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+		if (p == r->pid) {
+			r->reaped = true;
+			r->wstatus = st;
+		}
+}
+
+static void
+read_exec_report(struct runner *r)
+{
+	int e;
+	ssize_t n;
+
+	do
+		n = read(r->execfd, &e, sizeof(e));
+	while (n == -1 && errno == EINTR);
+	if (n == (ssize_t)sizeof(e))
+		r->exec_err = e;
+	close(r->execfd);
+	r->execfd = -1;
+}
+
+/* ---- clients --------------------------------------------------------------- */
+
+static void
+drop(struct runner *r, size_t i)
+{
+	close(r->c[i]->fd);
+	free(r->c[i]);
+	r->c[i] = r->c[--r->nc];
+	r->accept_paused = false;   /* a descriptor is free again */
+}
+
+static int
+add_client(struct runner *r, int fd)
+{
+	struct client *c;
+
+	if (r->nc == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 16;
+		struct client **n = realloc(r->c, cap * sizeof(*n));
+		if (n == NULL)
+			return -1;
+		r->c = n;
+		r->cap = cap;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -1;
+	c->fd = fd;
+	c->state = C_HELLO;
+	c->deadline = now_ms() + HELLO_TIMEOUT_MS;
+	r->c[r->nc++] = c;
+	return 0;
+}
+
+static void
+end_msg(struct runner *r, struct sf_msg *m)
+{
+	const char *name = NULL;
+	size_t n;
+
+	memset(m, 0, sizeof(*m));
+	m->type = SF_MSG_EXIT;
+	m->u.exit.size[0] = r->size[0];
+	m->u.exit.size[1] = r->size[1];
+	if (r->fail_err != 0) {
+		m->u.exit.how = SF_END_FAILED;
+		m->u.exit.err = r->fail_err;
+		name = r->fail_what;
+	} else if (r->exec_err != 0) {
+		m->u.exit.how = SF_END_EXEC_FAILED;
+		m->u.exit.err = r->exec_err;
+		name = r->a->argv[0];
+	} else if (WIFSIGNALED(r->wstatus)) {
+		m->u.exit.how = SF_END_SIGNALED;
+		m->u.exit.code = WTERMSIG(r->wstatus);
+	} else {
+		m->u.exit.how = SF_END_EXITED;
+		m->u.exit.code = WEXITSTATUS(r->wstatus);
+	}
+	if (name != NULL) {
+		n = strlen(name);
+		if (n > SF_PROTO_MAX_NAME)
+			n = SF_PROTO_MAX_NAME;
+		memcpy(m->u.exit.name, name, n);
+		m->u.exit.namelen = (uint8_t)n;
+	}
+}
+
+/*
+ * Write what the client is owed: first the rest of a partly sent frame, then
+ * fresh DATA frames for streams that grew, then EXIT.  Returns -1 when the
+ * client must be dropped (gone, or served in full).
+ */
+static int
+flush(struct runner *r, struct client *c)
+{
+	struct sf_msg m;
+	ssize_t n;
+	int s, len;
+
+	if (c->state != C_LIVE)
+		return 0;
+	for (;;) {
+		while (c->outoff < c->outlen) {
+			n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				return 0;
+			if (n == -1)
+				return -1;
+			c->outoff += (size_t)n;
+		}
+		if (c->exit_sent)
+			return -1;      /* all said: the client reads the rest itself */
+		c->outoff = c->outlen = 0;
+		for (s = 0; s < 2; s++) {
+			if (c->sent[s] == r->size[s])
+				continue;
+			memset(&m, 0, sizeof(m));
+			m.type = SF_MSG_DATA;
+			m.u.data.stream = (uint8_t)(s + 1);
+			m.u.data.end = r->size[s];
+			len = sf_proto_encode(&m, c->out + c->outlen, sizeof(c->out) - c->outlen);
+			c->outlen += (size_t)len;
+			c->sent[s] = r->size[s];
+		}
+		if (r->ended) {
+			end_msg(r, &m);
+			len = sf_proto_encode(&m, c->out + c->outlen, sizeof(c->out) - c->outlen);
+			c->outlen += (size_t)len;
+			c->exit_sent = true;
+		}
+		if (c->outlen == 0)
+			return 0;
+	}
+}
+
+static int
+welcome(struct runner *r, struct client *c)
+{
+	uint8_t buf[SF_PROTO_MAX_FRAME];
+	union { char b[CMSG_SPACE(2 * sizeof(int))]; struct cmsghdr align; } ctl;
+	struct iovec iov;
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	struct sf_msg m;
+	int len;
+	ssize_t n;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_WELCOME;
+	m.u.welcome.version = SF_PROTO_VERSION;
+	m.u.welcome.runner = (uint32_t)getpid();
+	m.u.welcome.starter = (uint32_t)r->starter;
+	m.u.welcome.pgid = (uint32_t)(r->pgid > 0 ? r->pgid : 0);
+	len = sf_proto_encode(&m, buf, sizeof(buf));
+
+	memset(&mh, 0, sizeof(mh));
+	memset(&ctl, 0, sizeof(ctl));
+	iov.iov_base = buf;
+	iov.iov_len = (size_t)len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.b;
+	mh.msg_controllen = sizeof(ctl.b);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
+	memcpy(CMSG_DATA(cm), r->reader, 2 * sizeof(int));
+	do
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n == -1 && errno == EINTR);
+	if (n <= 0)
+		return -1;  /* a fresh socket's buffer holds a WELCOME: gone */
+	/* Keep any unsent tail; the descriptors went with the first byte. */
+	memcpy(c->out, buf + n, (size_t)(len - n));
+	c->outoff = 0;
+	c->outlen = (size_t)(len - n);
+	c->state = C_LIVE;
+	return flush(r, c);
+}
+
+static int
+refuse(struct client *c, uint8_t reason)
+{
+	uint8_t buf[SF_PROTO_MAX_FRAME];
+	struct sf_msg m;
+	int len;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_REFUSE;
+	m.u.refuse.reason = reason;
+	len = sf_proto_encode(&m, buf, sizeof(buf));
+	(void)!send(c->fd, buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return -1;
+}
+
+/* The client's socket is readable.  Returns -1 to drop it. */
+static int
+client_input(struct runner *r, struct client *c)
+{
+	struct sf_msg m;
+	ssize_t n;
+	int len;
+
+	if (c->state == C_LIVE) {
+		/* A live client never speaks again: this is its end of file, or
+		 * a protocol violation; either way it leaves. */
+		return -1;
+	}
+	do
+		n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n <= 0)
+		return -1;
+	c->inlen += (size_t)n;
+	len = sf_proto_decode(c->in, c->inlen, &m);
+	if (len == 0)
+		return 0;
+	if (len < 0 || m.type != SF_MSG_HELLO || (size_t)len != c->inlen)
+		return -1;
+	if (m.u.hello.version != SF_PROTO_VERSION)
+		return refuse(c, SF_REFUSE_VERSION);
+	if (memcmp(m.u.hello.digest, r->a->digest, SF_DIGEST_LEN) != 0)
+		return refuse(c, SF_REFUSE_KEY);
+	if (r->abandoned)
+		return -1;          /* never join a flight being torn down */
+	return welcome(r, c);
+}
+
+static int
+peer_is_us(int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 &&
+	    cr.uid == geteuid();
+}
+
+static void
+accept_all(struct runner *r)
+{
+	int fd;
+
+	for (;;) {
+		fd = accept4(r->listenfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				r->accept_paused = true;  /* until a client leaves */
+			return;
+		}
+		/* Another user may neither join nor speak to a flight. */
+		if (!peer_is_us(fd) || r->abandoned || add_client(r, fd) == -1)
+			close(fd);
+	}
+}
+
+/*
+ * Stop accepting joiners: remove the socket's name, under the key's lock so
+ * that no invocation is between its connect and its bind, then take in what
+ * already queued and close.  Whoever comes next starts a new flight.
+ */
+static void
+stop_accepting(struct runner *r)
+{
+	if (!r->accepting)
+		return;
+	r->accepting = false;
+	if (r->lockfd != -1)
+		while (flock(r->lockfd, LOCK_EX) == -1 && errno == EINTR)
+			;
+	unlinkat(r->a->dirfd, r->a->sockname, 0);
+	accept_all(r);
+	close(r->listenfd);
+	r->listenfd = -1;
+	if (r->lockfd != -1)
+		flock(r->lockfd, LOCK_UN);
+}
+
+/* ---- the loop -------------------------------------------------------------- */
+
+static void
+read_output(struct runner *r, int s)
+{
+	ssize_t n;
+	size_t i;
+
+	n = sf_spool_fill(r->spool[s], r->pipes[s], &r->size[s]);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n == -1) {
+		/* The spool cannot grow (EFBIG, ENOSPC, EIO): the flight cannot
+		 * deliver all of its output, so it fails, and loudly. */
+		if (r->fail_err == 0) {
+			r->fail_err = errno;
+			r->fail_what = s == 0 ? "stdout spool" : "stderr spool";
+		}
+		terminate(r);
+	}
+	if (n <= 0) {
+		close(r->pipes[s]);
+		r->pipes[s] = -1;
+		return;
+	}
+	for (i = 0; i < r->nc; )
+		if (flush(r, r->c[i]) == -1)
+			drop(r, i);
+		else
+			i++;
+}
+
+static void
+handle_signals(struct runner *r)
+{
+	unsigned char b[64];
+	ssize_t n, i;
+
+	while ((n = read(r->sigpipe[0], b, sizeof(b))) > 0)
+		for (i = 0; i < n; i++)
+			if (b[i] == SIGCHLD)
+				reap(r);
+			else
+				terminate(r);   /* SIGTERM, SIGINT, SIGHUP */
+}
+
+static bool
+group_alive(struct runner *r)
+{
+	return r->pgid > 0 && kill(-r->pgid, 0) == 0;
+}
+
+static void
+check_state(struct runner *r)
+{
+	size_t i;
+
+	if (!r->ended && !r->abandoned && r->reaped && r->pipes[0] == -1 &&
+	    r->pipes[1] == -1 && r->execfd == -1) {
+		r->ended = true;
+		stop_accepting(r);
+		for (i = 0; i < r->nc; )
+			if (flush(r, r->c[i]) == -1)
+				drop(r, i);
+			else
+				i++;
+	}
+	if (!r->ended && !r->abandoned && r->nc == 0) {
+		/* Nobody is left to read the output: stop the command. */
+		r->abandoned = true;
+		stop_accepting(r);
+		terminate(r);
+		for (i = 0; i < r->nc; )
+			drop(r, i);
+	}
+}
+
+static bool
+finished(struct runner *r)
+{
+	if (r->ended)
+		return r->nc == 0;
+	if (r->abandoned)
+		return (r->reaped || r->pgid <= 0) && (r->kill_sent || !group_alive(r));
+	return false;
+}
+
+static void
+loop(struct runner *r)
+{
+	struct pollfd *p = NULL;
+	size_t cap = 0, n, i, first_client;
+	long long now, next;
+	int timeout, s;
+
+	while (!finished(r)) {
+		if (cap < r->nc + 6) {
+			struct pollfd *np = realloc(p, (r->nc + 6) * 2 * sizeof(*p));
+			if (np == NULL) {
+				/* Out of memory for the poll set: wait a moment
+				 * rather than spin; nothing is lost by waiting. */
+				poll(NULL, 0, 10);
+				continue;
+			}
+			p = np;
+			cap = (r->nc + 6) * 2;
+		}
+		n = 0;
+		p[n++] = (struct pollfd){ .fd = r->sigpipe[0], .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = r->accepting && !r->accept_paused ?
+		    r->listenfd : -1, .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = r->pipes[0], .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = r->pipes[1], .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = r->execfd, .events = POLLIN };
+		first_client = n;
+		for (i = 0; i < r->nc; i++)
+			p[n++] = (struct pollfd){ .fd = r->c[i]->fd, .events = POLLIN |
+			    (r->c[i]->outoff < r->c[i]->outlen ? POLLOUT : 0) };
+
+		now = now_ms();
+		next = LLONG_MAX;
+		if (r->kill_at && !r->kill_sent)
+			next = r->kill_at;
+		for (i = 0; i < r->nc; i++)
+			if (r->c[i]->state == C_HELLO && r->c[i]->deadline < next)
+				next = r->c[i]->deadline;
+		if (r->abandoned && r->reaped && r->kill_at == 0)
+			next = now;         /* nothing to wait for */
+		timeout = next == LLONG_MAX ? -1 :
+		    next <= now ? 0 : next - now > INT_MAX ? INT_MAX : (int)(next - now);
+
+		if (poll(p, n, timeout) == -1 && errno != EINTR)
+			continue;
+
+		if (p[0].revents)
+			handle_signals(r);
+		if (r->execfd != -1 && p[4].revents)
+			read_exec_report(r);
+		for (s = 0; s < 2; s++)
+			if (r->pipes[s] != -1 && p[2 + s].revents)
+				read_output(r, s);
+		/* Clients, matched by descriptor: read_output may have dropped
+		 * some and reordered the array. */
+		for (i = first_client; i < n; i++) {
+			size_t j;
+			if (p[i].revents == 0)
+				continue;
+			for (j = 0; j < r->nc && r->c[j]->fd != p[i].fd; j++)
+				;
+			if (j == r->nc)
+				continue;
+			if (((p[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+			    client_input(r, r->c[j]) == -1) ||
+			    ((p[i].revents & POLLOUT) && flush(r, r->c[j]) == -1))
+				drop(r, j);
+		}
+		if (r->accepting && p[1].revents)
+			accept_all(r);
+
+		now = now_ms();
+		for (i = 0; i < r->nc; )
+			if (r->c[i]->state == C_HELLO && r->c[i]->deadline <= now)
+				drop(r, i);
+			else
+				i++;
+		if (r->kill_at && !r->kill_sent && now >= r->kill_at) {
+			kill(-r->pgid, SIGKILL);
+			r->kill_sent = true;
+		}
+		check_state(r);
+	}
+	free(p);
+}
+
+static void
+install_handlers(int *fds)
+{
+	struct sigaction sa;
+	size_t i;
+
+	sigpipe_w = fds[1];
+	for (i = 0; i < NHANDLED; i++) {
+		memset(&sa, 0, sizeof(sa));
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESTART;
+		if (handled[i] == SIGPIPE || handled[i] == SIGXFSZ)
+			sa.sa_handler = SIG_IGN;   /* get EPIPE / EFBIG instead */
+		else
+			sa.sa_handler = on_signal;
+		if (handled[i] == SIGCHLD)
+			sa.sa_flags |= SA_NOCLDSTOP;
+		sigaction(handled[i], &sa, &saved_act[i]);
+	}
+}
+
+static void __attribute__((noreturn))
+runner_main(const struct sf_runner_args *a)
+{
+	struct runner r;
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	struct rlimit rl;
+	sigset_t none;
+	int keep[4], devnull, i;
+
+	memset(&r, 0, sizeof(r));
+	r.a = a;
+	r.listenfd = a->listenfd;
+	r.accepting = true;
+	r.execfd = -1;
+	r.pipes[0] = r.pipes[1] = -1;
+	r.spool[0] = r.spool[1] = r.reader[0] = r.reader[1] = -1;
+
+	keep[0] = a->dirfd;
+	keep[1] = a->listenfd;
+	keep[2] = a->starterfd;
+	close_others(keep, 3);
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull == -1)
+		_exit(125);
+	/* Never hold the starter's stdout or stderr: a pipe reader waiting
+	 * for end of file must not wait for the runner. */
+	dup2(devnull, 1);
+	dup2(devnull, 2);
+
+	getrlimit(RLIMIT_NOFILE, &saved_nofile);
+	rl = saved_nofile;
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+
+	if (getsockopt(a->starterfd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == 0)
+		r.starter = cr.pid;
+	if (pipe2(r.sigpipe, O_CLOEXEC | O_NONBLOCK) == -1)
+		_exit(125);
+	install_handlers(r.sigpipe);
+	r.lockfd = openat(a->dirfd, a->lockname, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	set_nonblock(a->listenfd);
+	set_nonblock(a->starterfd);
+	add_client(&r, a->starterfd);
+
+	for (i = 0; i < 2 && r.fail_err == 0; i++) {
+		r.spool[i] = sf_spool_create(a->dirfd);
+		if (r.spool[i] != -1)
+			r.reader[i] = sf_spool_reader(r.spool[i]);
+		if (r.spool[i] == -1 || r.reader[i] == -1) {
+			r.fail_err = errno;
+			r.fail_what = "spool";
+		}
+	}
+	if (r.fail_err == 0)
+		start_command(&r);
+	if (r.fail_err != 0) {
+		/* Nothing runs; clients are told why.  Readers for the WELCOME:
+		 * the descriptors must exist even if empty. */
+		for (i = 0; i < 2; i++)
+			if (r.reader[i] == -1)
+				r.reader[i] = dup(devnull);
+		r.reaped = true;
+	}
+	/* The command has its stdin; the runner lets go of it and of the
+	 * working directory (so it never holds a file system busy). */
+	dup2(devnull, 0);
+	close(devnull);
+	(void)!chdir("/");
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	loop(&r);
+	_exit(0);
+}
+
+int
+sf_runner_spawn(const struct sf_runner_args *a)
+{
+	sigset_t all;
+	pid_t pid, w;
+	int st, saved;
+
+	/* Signals stay blocked in both children until their handlers are in
+	 * place; saved_mask (the starter's) is what the command will get. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &saved_mask);
+	pid = fork();
+	if (pid == 0) {
+		setsid();
+		pid = fork();
+		if (pid == 0)
+			runner_main(a);
+		_exit(pid == -1 ? 1 : 0);
+	}
+	saved = errno;
+	sigprocmask(SIG_SETMASK, &saved_mask, NULL);
+	if (pid == -1) {
+		errno = saved;
+		return -1;
+	}
+	while ((w = waitpid(pid, &st, 0)) == -1 && errno == EINTR)
+		;
+	if (w == -1)
+		return -1;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		errno = EAGAIN;     /* the second fork failed */
+		return -1;
+	}
+	return 0;
+}

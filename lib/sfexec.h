@@ -1,0 +1,80 @@
+/*
+ * sfexec.h — cross-process flights: the engine behind the sfexec command.
+ *
+ * A flight is one execution of a command shared by every invocation that
+ * attaches to it under the same key.  The first invocation (the starter)
+ * elects itself under the key's lock, binds the key's socket and forks a
+ * detached runner (runner.h) that owns the command; every invocation, the
+ * starter included, then attaches to the runner as a client, receives the
+ * output spools and streams them to its own stdout and stderr from byte 0.
+ * The wire protocol is in proto.h.
+ *
+ * These functions are for a single-threaded program such as sfexec: they
+ * fork (the runner), and sf_flight_attach blocks for as long as the key's
+ * lock is held by another starter (a few system calls).  They do not print,
+ * exit, or change signal dispositions in the calling process.
+ */
+#ifndef SF_SFEXEC_H
+#define SF_SFEXEC_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "key.h"
+#include "proto.h"
+
+typedef struct sf_flight sf_flight;
+
+struct sf_opts {
+	int dirfd;                /* open runtime directory (rundir.h) */
+	const char *dir;          /* its path, for the socket and messages */
+	struct sf_key key;
+	char *const *argv;        /* run if this invocation starts the flight */
+	int no_wait;              /* 1: do not join a running flight (EBUSY) */
+	long grace_ms;            /* abandoned command: SIGTERM to SIGKILL */
+};
+
+enum sf_role { SF_STARTED = 1, SF_JOINED = 2 };
+
+/* How sf_flight_stream ended, beyond enum sf_end (proto.h). */
+enum {
+	SF_END_OWNER_DIED = 100,  /* the runner vanished before EXIT */
+	SF_END_TIMEOUT    = 101,  /* timeout_ms passed first */
+};
+
+struct sf_outcome {
+	int how;                  /* enum sf_end, SF_END_OWNER_DIED or SF_END_TIMEOUT */
+	int code;                 /* exit status or signal number */
+	int err;                  /* errno for SF_END_EXEC_FAILED, SF_END_FAILED */
+	char name[SF_PROTO_MAX_NAME + 1]; /* the command, or the step that failed */
+};
+
+/*
+ * sf_flight_attach — join the key's running flight, or start one.  Returns
+ * a flight handle once the runner has welcomed this invocation, or NULL with
+ * errno set and a one-line explanation in cause: EBUSY when o->no_wait and a
+ * flight is running; EPERM when the socket belongs to another user; EPROTO
+ * when the runner speaks another protocol; other values from the system.
+ */
+sf_flight *sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen);
+
+enum sf_role sf_flight_role(const sf_flight *f);
+pid_t sf_flight_runner(const sf_flight *f);   /* the runner's pid */
+pid_t sf_flight_starter(const sf_flight *f);  /* the starter's pid */
+
+/*
+ * sf_flight_stream — copy the flight's stdout to out and stderr to err as it
+ * arrives, until the flight ends, then fill *oc.  timeout_ms < 0 waits
+ * forever.  Returns 0 (with *oc filled, also for SF_END_OWNER_DIED, in which
+ * case the command's process group has been sent SIGKILL, and for
+ * SF_END_TIMEOUT), or -1 with errno when writing to out or err failed (for
+ * EPIPE, only when SIGPIPE is ignored) or the spool could not be read; cause
+ * then says which.
+ */
+int sf_flight_stream(sf_flight *f, int out, int err, long timeout_ms,
+    struct sf_outcome *oc, char *cause, size_t causelen);
+
+/* sf_flight_close — detach (if still attached) and free the handle. */
+void sf_flight_close(sf_flight *f);
+
+#endif
