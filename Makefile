@@ -62,7 +62,7 @@ include lib/singleflight.mk
 # ---- tests -----------------------------------------------------------------
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
-$(O)/tests/%: tests/unit/%.c $(O)/libsfexec.a
+$(O)/tests/%: tests/unit/%.c $(O)/libsfexec.a | check-deps
 	@mkdir -p $(@D)
 	$(CC) $(SF_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(O)/libsfexec.a -lcmocka $(LDLIBS)
@@ -71,7 +71,14 @@ BATS ?= bats
 
 check: check-unit check-cli check-singleflight
 
-check-unit: $(UNIT_TESTS)
+demo: $(O)/sfexec
+	SFEXEC=$(O)/sfexec tests/demo.sh
+
+check-deps:
+	@echo '#include <cmocka.h>' | $(CC) -E -x c - >/dev/null 2>&1 || { \
+	    echo "make: cmocka is not installed: run 'apt-get install libcmocka-dev' (Debian/Ubuntu)" >&2; exit 1; }
+
+check-unit: check-deps $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "# $$t"; CMOCKA_MESSAGE_OUTPUT=TAP $$t; done
 
 check-cli: $(O)/sfexec
@@ -93,4 +100,4 @@ uninstall: uninstall-singleflight
 clean:
 	rm -rf build
 
-.PHONY: all check check-unit check-cli bench install uninstall clean
+.PHONY: all check check-deps check-unit check-cli demo bench install uninstall clean
