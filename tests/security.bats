@@ -1,0 +1,268 @@
+#!/usr/bin/env bats
+# Runtime directory, file names, descriptors, peer credentials (contract:
+# Files; behaviour 8).
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+teardown() {
+	common_teardown
+	[[ -n ${PEERDIR-} && -d $PEERDIR ]] && rm -rf "$PEERDIR"
+	return 0
+}
+
+# refused ARGS...: sfexec refuses with 125, one stderr line, nothing run.
+refused() {
+	sfrun "$@"
+	assert_status 125
+	assert_empty "$T/run.out"
+	assert_equal 1 "$(lines_in "$T/run.err")" "number of stderr lines"
+	assert_match '^sfexec: ' "$stderr" "stderr"
+	[[ ! -e $T/ran ]] || fail "the command ran"
+}
+
+# ---- the runtime directory --------------------------------------------------
+
+@test "runtime dir is created with mode 0700 (even with umask 000) and holds only H.lock after" {
+	umask 000
+	sfrun -k created -- "$FC" out 'ok\n'
+	umask 022
+	assert_status 0
+	assert_equal 0700 "$(file_mode "$SFEXEC_DIR")" "mode of the runtime dir"
+	assert_equal 0 "$(stat -c %u "$SFEXEC_DIR")" "owner of the runtime dir"
+	assert_equal "$(keyhash created).lock" "$(ls -A "$SFEXEC_DIR")" "runtime dir contents"
+	assert_empty "$SFEXEC_DIR/$(keyhash created).lock"
+	[[ -f $SFEXEC_DIR/$(keyhash created).lock && ! -L $SFEXEC_DIR/$(keyhash created).lock ]] ||
+		fail "H.lock is not a regular file"
+}
+
+@test "an existing 0700 runtime dir is used as is" {
+	mkdir -m 0700 "$SFEXEC_DIR"
+	sfrun -k existing -- "$FC" out 'ok\n'
+	assert_status 0
+	[[ -f $SFEXEC_DIR/$(keyhash existing).lock ]] || fail "lock not created"
+}
+
+@test "-d wins over SFEXEC_DIR" {
+	sfrun -d "$T/opt" -k dd -- "$FC" out 'ok\n'
+	assert_status 0
+	[[ -f $T/opt/$(keyhash dd).lock ]] || fail "lock not in -d DIR"
+	[[ ! -e $SFEXEC_DIR ]] || fail "SFEXEC_DIR was created although -d was given"
+	assert_equal 0700 "$(file_mode "$T/opt")" "mode of -d DIR"
+}
+
+@test "default runtime dir: \$XDG_RUNTIME_DIR/sfexec" {
+	unset SFEXEC_DIR
+	mkdir -m 0700 "$T/xdg"
+	XDG_RUNTIME_DIR=$T/xdg sfrun -k xdg -- "$FC" out 'ok\n'
+	assert_status 0
+	assert_equal 0700 "$(file_mode "$T/xdg/sfexec")" "mode of \$XDG_RUNTIME_DIR/sfexec"
+	[[ -f $T/xdg/sfexec/$(keyhash xdg).lock ]] || fail "lock not in \$XDG_RUNTIME_DIR/sfexec"
+}
+
+@test "default runtime dir: /tmp/sfexec-\$EUID when XDG_RUNTIME_DIR is empty or unset" {
+	unset SFEXEC_DIR
+	local d=/tmp/sfexec-$EUID key h existed=0
+	[[ -d $d ]] && existed=1
+	key="bats-default-dir-$$-$RANDOM"
+	h=$(keyhash "$key")
+	XDG_RUNTIME_DIR= sfrun -k "$key" -- "$FC" out 'ok\n'
+	local st=$status found=0
+	[[ -f $d/$h.lock ]] || found=1
+	rm -f "$d/$h.lock"
+	((existed)) || rmdir "$d" 2>/dev/null || true
+	status=$st
+	assert_status 0
+	((found == 0)) || fail "lock not in $d"
+	h=$(keyhash "$key-unset")
+	sfrun -k "$key-unset" -- "$FC" out 'ok\n'
+	st=$status found=0
+	[[ -f $d/$h.lock ]] || found=1
+	rm -f "$d/$h.lock"
+	((existed)) || rmdir "$d" 2>/dev/null || true
+	status=$st
+	assert_status 0
+	((found == 0)) || fail "lock not in $d (XDG_RUNTIME_DIR unset)"
+}
+
+@test "refused: runtime dir's parent does not exist" {
+	refused -d "$T/no/such/rt" -k K -- touch "$T/ran"
+	[[ $stderr == *"$T/no/such/rt"* ]] || fail "message does not name the path: $stderr"
+}
+
+@test "refused: runtime dir mode 0777" {
+	mkdir "$SFEXEC_DIR"
+	chmod 0777 "$SFEXEC_DIR"
+	refused -k K -- touch "$T/ran"
+	assert_err_line "$T/run.err" "sfexec: $SFEXEC_DIR: directory mode 0777 allows group or other access"
+	assert_equal '' "$(ls -A "$SFEXEC_DIR")" "refused dir contents"
+}
+
+@test "refused: runtime dir mode 0750 and 0701 (any group/other bit)" {
+	mkdir "$SFEXEC_DIR"
+	chmod 0750 "$SFEXEC_DIR"
+	refused -k K -- touch "$T/ran"
+	assert_err_line "$T/run.err" "sfexec: $SFEXEC_DIR: directory mode 0750 allows group or other access"
+	chmod 0701 "$SFEXEC_DIR"
+	refused -k K -- touch "$T/ran"
+	assert_err_line "$T/run.err" "sfexec: $SFEXEC_DIR: directory mode 0701 allows group or other access"
+}
+
+@test "refused: runtime dir owned by another user (chown 65534)" {
+	mkdir -m 0700 "$SFEXEC_DIR"
+	chown 65534 "$SFEXEC_DIR"
+	refused -k K -- touch "$T/ran"
+	assert_err_line "$T/run.err" "sfexec: $SFEXEC_DIR: directory is owned by uid 65534"
+}
+
+@test "refused: runtime dir is a symlink to a good directory" {
+	mkdir -m 0700 "$T/real"
+	ln -s "$T/real" "$SFEXEC_DIR"
+	refused -k K -- touch "$T/ran"
+	[[ $stderr == *"$SFEXEC_DIR"* ]] || fail "message does not name the path: $stderr"
+	assert_equal '' "$(ls -A "$T/real")" "symlink target contents"
+}
+
+@test "refused: runtime dir is not a directory" {
+	: >"$SFEXEC_DIR"
+	refused -k K -- touch "$T/ran"
+	assert_err_line "$T/run.err" "sfexec: $SFEXEC_DIR: Not a directory"
+}
+
+@test "refused: H.lock is a symlink (O_NOFOLLOW); its target is not touched" {
+	mkdir -m 0700 "$SFEXEC_DIR"
+	ln -s "$T/victim" "$SFEXEC_DIR/$(keyhash sl).lock"
+	SFRUN_TIMEOUT=10 sfrun -k sl -- touch "$T/ran"
+	assert_status 125
+	assert_equal 1 "$(lines_in "$T/run.err")" "number of stderr lines"
+	[[ ! -e $T/ran ]] || fail "the command ran"
+	[[ ! -e $T/victim ]] || fail "the symlink was followed"
+}
+
+# ---- names --------------------------------------------------------------------
+
+@test "names are hashed: a key with '/' and '..' makes only H.lock and H.sock" {
+	local key='../../EVILKEY/../x/y' h
+	h=$(keyhash "$key")
+	spawn A -v -k "$key" -- "$FC" count "$T/count" out 'part1\n' gate "$T/gate" out 'part2\n'
+	wait_for 10 file_has "$T/A.out" part1
+	assert_equal "$h.lock $h.sock" "$(ls -A "$SFEXEC_DIR" | sort | tr '\n' ' ' | sed 's/ $//')" \
+		"runtime dir contents during the flight"
+	[[ -S $SFEXEC_DIR/$h.sock ]] || fail "$h.sock is not a socket"
+	touch "$T/gate"
+	reap A
+	assert_rc A 0
+	assert_file_is "$T/A.out" $'part1\npart2\n'
+	assert_equal "$h.lock" "$(ls -A "$SFEXEC_DIR")" "runtime dir contents after the flight"
+	assert_empty "$SFEXEC_DIR/$h.lock"
+	[[ -z $(find "$T" /tmp -maxdepth 4 -name '*EVILKEY*' 2>/dev/null) ]] ||
+		fail "a file named after the key exists"
+}
+
+@test "names are hashed: newline, spaces and non-UTF-8 bytes in the key" {
+	local key=$'a b\nc\xff\x01' h
+	h=$(keyhash "$key")
+	sfrun -k "$key" -- "$FC" out 'ok\n'
+	assert_status 0
+	assert_equal "$h.lock" "$(ls -A "$SFEXEC_DIR")" "runtime dir contents"
+}
+
+@test "derived keys are hashed too, in a namespace apart from --key" {
+	sfrun -k true -- true
+	assert_status 0
+	sfrun -- true
+	assert_status 0
+	local names
+	names=$(ls -A "$SFEXEC_DIR" | sort)
+	assert_equal 2 "$(wc -l <<<"$names")" "number of lock files"
+	[[ $names == *"$(keyhash true).lock"* ]] || fail "missing --key lock: $names"
+	local n
+	for n in $names; do
+		assert_match '^[0-9a-f]{32}\.lock$' "$n" "file name"
+	done
+}
+
+# ---- descriptors ------------------------------------------------------------------
+
+@test "the command inherits only fds 0, 1, 2 (with joiners attached)" {
+	spawn A -v -k fd -- "$FC" gate "$T/gate" exec "$PY" -I "$TOOLS/fds"
+	wait_attached 10 A
+	spawn B -v -k fd -- true
+	spawn C -v -k fd -- true
+	wait_attached 10 B C
+	touch "$T/gate"
+	reap A; reap B; reap C
+	assert_rc A 0
+	local n
+	for n in A B C; do
+		assert_file_is "$T/$n.out" $'0\n1\n2\n'
+	done
+}
+
+@test "extra fds open in the starter do not reach the command" {
+	: >"$T/f7"
+	local rc=0
+	timeout -s KILL 20 "$SFEXEC" -k fd2 -- "$PY" -I "$TOOLS/fds" \
+		</dev/null >"$T/out" 2>"$T/err" 3>&- 7<"$T/f7" 8>"$T/f8" 9<>"$T/f7" || rc=$?
+	assert_equal 0 "$rc" "exit status"
+	assert_file_is "$T/out" $'0\n1\n2\n'
+	assert_empty "$T/err"
+}
+
+# ---- peer credentials ---------------------------------------------------------------
+
+@test "SO_PEERCRED: a connection from another uid is dropped; the flight is unharmed" {
+	# a runtime dir whose path uid 65534 can traverse (bats' tmp dir is 0700)
+	PEERDIR=$(mktemp -d /tmp/sfexec-bats-peer.XXXXXX)
+	export SFEXEC_DIR=$PEERDIR/rt
+	local h sock mode
+	h=$(keyhash peer)
+	sock=$SFEXEC_DIR/$h.sock
+	spawn A -v -k peer -- "$FC" count "$T/count" pgid "$T/cmd.pgid" out 'part1\n' gate "$T/gate" out 'part2\n'
+	wait_attached 10 A
+	spawn B -v -k peer -- true
+	wait_attached 10 B
+	wait_for 10 file_has "$T/A.out" part1
+	wait_for 10 file_has "$T/B.out" part1
+	[[ -S $sock ]] || fail "no socket at $sock"
+	mode=$(file_mode "$sock")
+	chmod 0711 "$PEERDIR" "$SFEXEC_DIR"
+	chmod 0777 "$sock"
+	# positive control: the same HELLO from our own uid gets an answer
+	run "$PY" -I "$TOOLS/peer" "$sock" hello:peer 5
+	assert_equal "reply" "${output% *}" "what a same-uid peer sent with a valid HELLO saw"
+	# another uid: a valid HELLO and garbage are both dropped without a byte
+	run setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" -I "$TOOLS/peer" "$sock" hello:peer 5
+	local foreign_hello=$output
+	run setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" -I "$TOOLS/peer" "$sock" garbage 5
+	local foreign_garbage=$output
+	chmod 0700 "$PEERDIR" "$SFEXEC_DIR"
+	chmod "$mode" "$sock"
+	assert_equal "closed 0" "$foreign_hello" "what uid 65534 sending a valid HELLO saw"
+	assert_equal "closed 0" "$foreign_garbage" "what uid 65534 sending garbage saw"
+	touch "$T/gate"
+	reap A; reap B
+	local n
+	for n in A B; do
+		assert_rc "$n" 0
+		assert_file_is "$T/$n.out" $'part1\npart2\n'
+		assert_err_after_vline "$n" ''
+	done
+	assert_count "$T/count" 1
+}
+
+@test "the client refuses a flight owner of another uid (socket owned by uid N)" {
+	mkdir -m 0700 "$SFEXEC_DIR"
+	local h
+	h=$(keyhash fake)
+	"$PY" -I "$TOOLS/fake-runner" "$SFEXEC_DIR/$h.lock" "$SFEXEC_DIR/$h.sock" 65534 "$T/fake.log" \
+		</dev/null >/dev/null 2>"$T/fake.err" 3>&- &
+	echo $! >>"$T/.pids"
+	wait_for 10 file_has "$T/fake.log" listening
+	SFRUN_TIMEOUT=15 sfrun -k fake -- "$FC" count "$T/count"
+	assert_status 125
+	assert_empty "$T/run.out"
+	assert_equal 1 "$(lines_in "$T/run.err")" "number of stderr lines"
+	assert_match '^sfexec: .*: socket owned by uid 65534$' "$stderr" "stderr"
+	[[ ! -e $T/count ]] || fail "the command ran"
+}
