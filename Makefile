@@ -54,7 +54,7 @@ $(O)/libsfexec.a: $(SFEXEC_OBJS)
 	$(AR) rcs $@ $^
 
 $(O)/sfexec: $(O)/cmd/sfexec.o $(O)/libsfexec.a
-	$(CC) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $^ -lm $(LDLIBS)
+	$(CC) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The in-process singleflight group (libsingleflight) has its own fragment.
 include lib/singleflight.mk

@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,10 +92,12 @@ parse_seconds(const char *s, const char *what)
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(v) || v < 0 ||
-	    v > (double)(LONG_MAX / 1000) || strchr(s, 'x') || strchr(s, 'X'))
+	/* v != v: NaN; the bound also refuses infinity; no hex. */
+	if (*s == '\0' || *end != '\0' || errno != 0 || v != v || v < 0 ||
+	    v > (double)(LONG_MAX / 1000) || strpbrk(s, "xX") != NULL)
 		usage_error("invalid %s '%s'", what, s);
-	return (long)ceil(v * 1000);
+	v *= 1000;
+	return (long)v + ((double)(long)v < v);   /* rounded up */
 }
 
 /* Make sure 0, 1 and 2 are open, so no socket or lock of ours becomes one. */

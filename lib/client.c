@@ -85,19 +85,22 @@ send_all(int fd, const uint8_t *p, size_t n)
 }
 
 /*
- * Read more bytes from the runner into f->in, taking any descriptors that
- * come along: at most two are accepted (the spools, with WELCOME) and any
- * others are closed.  Returns bytes read, 0 at end of file, -1 with errno.
+ * Read more bytes from the runner into f->in, queueing the descriptors that
+ * come along for the SPOOL frames they belong to (a descriptor arrives with
+ * the first byte of its frame, so it is queued by the time the frame has
+ * been decoded).  More than two unclaimed descriptors are a protocol error:
+ * they are closed, never kept.  Returns bytes read, 0 at end of file, -1 with
+ * errno.
  */
 static ssize_t
-fill(sf_flight *f, int *fds, int *nfds)
+fill(sf_flight *f)
 {
 	union { char b[CMSG_SPACE(8 * sizeof(int))]; struct cmsghdr align; } ctl;
 	struct iovec iov;
 	struct msghdr mh;
 	struct cmsghdr *cm;
 	ssize_t n;
-	int i, got, *p;
+	int i, got, *p, extra = 0;
 
 	memset(&mh, 0, sizeof(mh));
 	iov.iov_base = f->in + f->inlen;
@@ -119,11 +122,17 @@ fill(sf_flight *f, int *fds, int *nfds)
 		for (i = 0; i < got; i++) {
 			int fd;
 			memcpy(&fd, p + i, sizeof(fd));
-			if (fds != NULL && *nfds < 2)
-				fds[(*nfds)++] = fd;
-			else
+			if (f->nfdq < 2)
+				f->fdq[f->nfdq++] = fd;
+			else {
 				close(fd);
+				extra = 1;
+			}
 		}
+	}
+	if (extra) {
+		errno = EPROTO;
+		return -1;
 	}
 	f->inlen += (size_t)n;
 	return n;
@@ -144,7 +153,7 @@ sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
 	uint8_t buf[SF_PROTO_MAX_FRAME];
 	struct sf_msg m;
 	sf_flight *f;
-	int fds[2], nfds = 0, len, i, saved;
+	int len, saved;
 	ssize_t n;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
@@ -173,7 +182,7 @@ sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
 			saved = EPROTO;
 			goto fail;
 		}
-		n = fill(f, fds, &nfds);
+		n = fill(f);
 		if (n <= 0) {
 			saved = n == 0 ? ECONNRESET : errno;
 			goto fail;
@@ -186,23 +195,18 @@ sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
 		saved = EPROTO;
 		goto fail;
 	}
-	if (m.type != SF_MSG_WELCOME || nfds != 2) {
+	if (m.type != SF_MSG_WELCOME) {
 		snprintf(cause, causelen, "unexpected answer from the flight's runner");
 		saved = EPROTO;
 		goto fail;
 	}
 	consume(f, len);
-	f->spool[0] = fds[0];
-	f->spool[1] = fds[1];
 	f->runner = (pid_t)m.u.welcome.runner;
 	f->starter = (pid_t)m.u.welcome.starter;
 	f->pgid = (pid_t)m.u.welcome.pgid;
 	return f;
 fail:
-	for (i = 0; i < nfds; i++)
-		close(fds[i]);
-	close(fd);
-	free(f);
+	sf_flight_close(f);
 	errno = saved;
 	return NULL;
 }
@@ -225,6 +229,12 @@ copy_to(sf_flight *f, int s, uint64_t end, int out, char *cause, size_t causelen
 {
 	int saved;
 
+	if (end > f->off[s] && f->spool[s] == -1) {
+		snprintf(cause, causelen, "flight's runner announced %s before its spool",
+		    s == 0 ? "stdout" : "stderr");
+		errno = EPROTO;
+		return -1;
+	}
 	if (sf_spool_copy(f->spool[s], &f->off[s], end, out) == 0)
 		return 0;
 	saved = errno;
@@ -248,6 +258,15 @@ sf_flight_stream(sf_flight *f, int out, int err, long timeout_ms,
 	for (;;) {
 		while ((len = sf_proto_decode(f->in, f->inlen, &m)) > 0) {
 			consume(f, len);
+			if (m.type == SF_MSG_SPOOL) {
+				s = m.u.spool.stream - 1;
+				if (f->spool[s] != -1 || f->nfdq == 0)
+					goto garbled;
+				f->spool[s] = f->fdq[0];
+				f->fdq[0] = f->fdq[1];
+				f->nfdq--;
+				continue;
+			}
 			if (m.type == SF_MSG_DATA) {
 				s = m.u.data.stream - 1;
 				if (copy_to(f, s, m.u.data.end, s == 0 ? out : err,
@@ -280,7 +299,9 @@ sf_flight_stream(sf_flight *f, int out, int err, long timeout_ms,
 			oc->how = SF_END_TIMEOUT;
 			return 0;
 		}
-		n = r == -1 ? -1 : fill(f, NULL, NULL);
+		n = r == -1 ? -1 : fill(f);
+		if (n == -1 && errno == EPROTO)
+			goto garbled;
 		if (n > 0)
 			continue;
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
@@ -310,5 +331,7 @@ sf_flight_close(sf_flight *f)
 		close(f->spool[0]);
 	if (f->spool[1] != -1)
 		close(f->spool[1]);
+	while (f->nfdq > 0)
+		close(f->fdq[--f->nfdq]);
 	free(f);
 }

@@ -1,6 +1,6 @@
 /*
  * client.h — one invocation's side of a flight: connect to the runner,
- * say HELLO, take the WELCOME and its spools, then stream (sfexec.h).
+ * say HELLO, take the WELCOME, then stream the spools (sfexec.h).
  */
 #ifndef SF_CLIENT_H
 #define SF_CLIENT_H
@@ -12,7 +12,8 @@
 
 struct sf_flight {
 	int fd;                     /* connection to the runner */
-	int spool[2];               /* read-only stdout and stderr spools */
+	int spool[2];               /* read-only stdout and stderr spools, or -1 */
+	int fdq[2], nfdq;           /* descriptors received, not yet claimed */
 	uint64_t off[2];            /* bytes of each already written out */
 	enum sf_role role;
 	pid_t runner, starter, pgid;

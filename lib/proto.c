@@ -7,6 +7,7 @@
 #define HELLO_LEN   (2 + 2 + SF_DIGEST_LEN)
 #define WELCOME_LEN (2 + 2 + 4 + 4 + 4)
 #define REFUSE_LEN  1
+#define SPOOL_LEN   1
 #define DATA_LEN    (1 + 8)
 #define EXIT_LEN    (1 + 4 + 4 + 8 + 8)
 
@@ -16,6 +17,12 @@ static uint8_t *put64(uint8_t *p, uint64_t v) { put32(p, v >> 32); put32(p + 4, 
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
 static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
+
+static int
+valid_stream(uint8_t s)
+{
+	return s == SF_STDOUT || s == SF_STDERR;
+}
 
 static int
 valid_end(uint8_t how)
@@ -48,8 +55,13 @@ sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size)
 	case SF_MSG_REFUSE:
 		*p++ = m->u.refuse.reason;
 		break;
+	case SF_MSG_SPOOL:
+		if (!valid_stream(m->u.spool.stream))
+			goto invalid;
+		*p++ = m->u.spool.stream;
+		break;
 	case SF_MSG_DATA:
-		if (m->u.data.stream != SF_STDOUT && m->u.data.stream != SF_STDERR)
+		if (!valid_stream(m->u.data.stream))
 			goto invalid;
 		*p++ = m->u.data.stream;
 		p = put64(p, m->u.data.end);
@@ -87,7 +99,8 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 	/* Judge the header as soon as its bytes arrive, so a peer announcing an
 	 * impossible frame is dropped at once instead of being waited for. */
 	if (len >= 1 && buf[0] != SF_MSG_HELLO && buf[0] != SF_MSG_WELCOME &&
-	    buf[0] != SF_MSG_REFUSE && buf[0] != SF_MSG_DATA && buf[0] != SF_MSG_EXIT)
+	    buf[0] != SF_MSG_REFUSE && buf[0] != SF_MSG_SPOOL &&
+	    buf[0] != SF_MSG_DATA && buf[0] != SF_MSG_EXIT)
 		goto bad;
 	if (len >= 2 && buf[1] != 0)
 		goto bad;
@@ -98,6 +111,7 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 	case SF_MSG_HELLO:   if (plen != HELLO_LEN) goto bad; break;
 	case SF_MSG_WELCOME: if (plen != WELCOME_LEN) goto bad; break;
 	case SF_MSG_REFUSE:  if (plen != REFUSE_LEN) goto bad; break;
+	case SF_MSG_SPOOL:   if (plen != SPOOL_LEN) goto bad; break;
 	case SF_MSG_DATA:    if (plen != DATA_LEN) goto bad; break;
 	case SF_MSG_EXIT:
 		if (plen < EXIT_LEN || plen > EXIT_LEN + SF_PROTO_MAX_NAME)
@@ -125,9 +139,14 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 	case SF_MSG_REFUSE:
 		m->u.refuse.reason = p[0];
 		break;
+	case SF_MSG_SPOOL:
+		m->u.spool.stream = p[0];
+		if (!valid_stream(p[0]))
+			goto bad;
+		break;
 	case SF_MSG_DATA:
 		m->u.data.stream = p[0];
-		if (p[0] != SF_STDOUT && p[0] != SF_STDERR)
+		if (!valid_stream(p[0]))
 			goto bad;
 		m->u.data.end = get64(p + 1);
 		break;

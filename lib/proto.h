@@ -22,10 +22,13 @@
  *                               more: any byte it sends later, or a frame that does
  *                               not decode, gets it dropped.
  *   runner -> client   WELCOME  u16 version, u16 flags (0), u32 runner pid,
- *                               u32 starter pid, u32 command process group;
- *                               with exactly two descriptors in SCM_RIGHTS on its
- *                               first byte: the read-only stdout and stderr spools.
+ *                               u32 starter pid, u32 command process group.
  *                  or  REFUSE   u8 reason (enum sf_refuse), then the runner closes.
+ *   runner -> client   SPOOL    u8 stream (1 stdout, 2 stderr), with exactly one
+ *                               descriptor in SCM_RIGHTS on its first byte: the
+ *                               stream's spool, read-only.  Sent once per stream,
+ *                               before its first DATA; a stream that stays silent
+ *                               has no spool (spools are made on the first byte).
  *   runner -> client   DATA     u8 stream (1 stdout, 2 stderr), u64 end
  *                               "the spool of this stream holds bytes [0, end)".
  *                               Ends only grow.  Announcements coalesce: a client
@@ -65,6 +68,7 @@ enum sf_msg_type {
 	SF_MSG_HELLO   = 'H',
 	SF_MSG_WELCOME = 'W',
 	SF_MSG_REFUSE  = 'R',
+	SF_MSG_SPOOL   = 'S',
 	SF_MSG_DATA    = 'D',
 	SF_MSG_EXIT    = 'X',
 };
@@ -90,6 +94,7 @@ struct sf_msg {
 		struct { uint16_t version, flags; uint8_t digest[SF_DIGEST_LEN]; } hello;
 		struct { uint16_t version, flags; uint32_t runner, starter, pgid; } welcome;
 		struct { uint8_t reason; } refuse;
+		struct { uint8_t stream; } spool;
 		struct { uint8_t stream; uint64_t end; } data;
 		struct {
 			uint8_t how;

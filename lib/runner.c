@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -37,6 +38,7 @@ struct client {
 	enum cstate state;
 	long long deadline;         /* C_HELLO: when to give up on it */
 	uint64_t sent[2];           /* ends announced so far */
+	bool spool_sent[2];         /* SPOOL (with its descriptor) sent */
 	bool exit_sent;
 	size_t inlen;
 	uint8_t in[SF_PROTO_MAX_FRAME];
@@ -171,9 +173,12 @@ start_command(struct runner *r)
 		r->fail_what = "pipe";
 		goto fail;
 	}
+	/* vfork: the runner is paused until the exec, and no page tables are
+	 * copied; the child only makes system calls on its own behalf and
+	 * writes nothing of ours (errno aside) before exec or _exit. */
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
-	r->pid = fork();
+	r->pid = vfork();
 	if (r->pid == 0)
 		child_exec(r, out[1], err[1], ex[1]);
 	saved = errno;
@@ -314,16 +319,65 @@ end_msg(struct runner *r, struct sf_msg *m)
 }
 
 /*
+ * Send a SPOOL frame with the stream's reader attached to its first byte.
+ * Only called with an empty output buffer; a tail that did not fit is kept
+ * there.  Returns 1 sent, 0 try again when writable, -1 drop the client.
+ */
+static int
+send_spool(struct runner *r, struct client *c, int s)
+{
+	uint8_t buf[SF_PROTO_MAX_FRAME];
+	union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } ctl;
+	struct iovec iov;
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	struct sf_msg m;
+	ssize_t n;
+	int len;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_SPOOL;
+	m.u.spool.stream = (uint8_t)(s + 1);
+	len = sf_proto_encode(&m, buf, sizeof(buf));
+	memset(&mh, 0, sizeof(mh));
+	memset(&ctl, 0, sizeof(ctl));
+	iov.iov_base = buf;
+	iov.iov_len = (size_t)len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.b;
+	mh.msg_controllen = sizeof(ctl.b);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &r->reader[s], sizeof(int));
+	do
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n <= 0)
+		return -1;
+	memcpy(c->out, buf + n, (size_t)(len - n));
+	c->outoff = 0;
+	c->outlen = (size_t)(len - n);
+	c->spool_sent[s] = true;
+	return 1;
+}
+
+/*
  * Write what the client is owed: first the rest of a partly sent frame, then
- * fresh DATA frames for streams that grew, then EXIT.  Returns -1 when the
- * client must be dropped (gone, or served in full).
+ * the descriptor of a spool it has not seen, then fresh DATA frames for
+ * streams that grew, then EXIT.  Returns -1 when the client must be dropped
+ * (gone, or served in full).
  */
 static int
 flush(struct runner *r, struct client *c)
 {
 	struct sf_msg m;
 	ssize_t n;
-	int s, len;
+	int s, len, sent;
 
 	if (c->state != C_LIVE)
 		return 0;
@@ -342,6 +396,13 @@ flush(struct runner *r, struct client *c)
 		if (c->exit_sent)
 			return -1;      /* all said: the client reads the rest itself */
 		c->outoff = c->outlen = 0;
+		for (s = 0, sent = 0; s < 2 && !sent; s++)
+			if (r->reader[s] != -1 && !c->spool_sent[s]) {
+				if ((sent = send_spool(r, c, s)) <= 0)
+					return sent;
+			}
+		if (sent)
+			continue;
 		for (s = 0; s < 2; s++) {
 			if (c->sent[s] == r->size[s])
 				continue;
@@ -367,14 +428,7 @@ flush(struct runner *r, struct client *c)
 static int
 welcome(struct runner *r, struct client *c)
 {
-	uint8_t buf[SF_PROTO_MAX_FRAME];
-	union { char b[CMSG_SPACE(2 * sizeof(int))]; struct cmsghdr align; } ctl;
-	struct iovec iov;
-	struct msghdr mh;
-	struct cmsghdr *cm;
 	struct sf_msg m;
-	int len;
-	ssize_t n;
 
 	memset(&m, 0, sizeof(m));
 	m.type = SF_MSG_WELCOME;
@@ -382,30 +436,8 @@ welcome(struct runner *r, struct client *c)
 	m.u.welcome.runner = (uint32_t)getpid();
 	m.u.welcome.starter = (uint32_t)r->starter;
 	m.u.welcome.pgid = (uint32_t)(r->pgid > 0 ? r->pgid : 0);
-	len = sf_proto_encode(&m, buf, sizeof(buf));
-
-	memset(&mh, 0, sizeof(mh));
-	memset(&ctl, 0, sizeof(ctl));
-	iov.iov_base = buf;
-	iov.iov_len = (size_t)len;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = ctl.b;
-	mh.msg_controllen = sizeof(ctl.b);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
-	memcpy(CMSG_DATA(cm), r->reader, 2 * sizeof(int));
-	do
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n == -1 && errno == EINTR);
-	if (n <= 0)
-		return -1;  /* a fresh socket's buffer holds a WELCOME: gone */
-	/* Keep any unsent tail; the descriptors went with the first byte. */
-	memcpy(c->out, buf + n, (size_t)(len - n));
 	c->outoff = 0;
-	c->outlen = (size_t)(len - n);
+	c->outlen = (size_t)sf_proto_encode(&m, c->out, sizeof(c->out));
 	c->state = C_LIVE;
 	return flush(r, c);
 }
@@ -494,7 +526,9 @@ accept_all(struct runner *r)
 /*
  * Stop accepting joiners: remove the socket's name, under the key's lock so
  * that no invocation is between its connect and its bind, then take in what
- * already queued and close.  Whoever comes next starts a new flight.
+ * already queued.  Whoever comes next starts a new flight.  The listening
+ * socket itself is closed later (close_listener), off the path to EXIT:
+ * releasing its inode costs the file system more than the unlink.
  */
 static void
 stop_accepting(struct runner *r)
@@ -507,21 +541,48 @@ stop_accepting(struct runner *r)
 			;
 	unlinkat(r->a->dirfd, r->a->sockname, 0);
 	accept_all(r);
-	close(r->listenfd);
-	r->listenfd = -1;
 	if (r->lockfd != -1)
 		flock(r->lockfd, LOCK_UN);
+}
+
+/* Connections that queued after stop_accepting are reset by this; their
+ * invocations retry and start a new flight. */
+static void
+close_listener(struct runner *r)
+{
+	if (r->listenfd != -1 && !r->accepting) {
+		close(r->listenfd);
+		r->listenfd = -1;
+	}
 }
 
 /* ---- the loop -------------------------------------------------------------- */
 
 static void
-read_output(struct runner *r, int s)
+read_output(struct runner *r, int s, short revents)
 {
 	ssize_t n;
 	size_t i;
+	int avail = 0;
 
-	n = sf_spool_fill(r->spool[s], r->pipes[s], &r->size[s]);
+	/* Spools are made on the first byte: a silent stream costs no file. */
+	if (r->spool[s] == -1 && ioctl(r->pipes[s], FIONREAD, &avail) == 0 &&
+	    avail == 0) {
+		if (revents & (POLLHUP | POLLERR)) {
+			close(r->pipes[s]);     /* end of file, nothing written */
+			r->pipes[s] = -1;
+		}
+		return;
+	}
+	if (r->spool[s] == -1) {
+		r->spool[s] = sf_spool_create(r->a->dirfd);
+		if (r->spool[s] != -1 &&
+		    (r->reader[s] = sf_spool_reader(r->spool[s])) == -1) {
+			close(r->spool[s]);
+			r->spool[s] = -1;
+		}
+	}
+	n = r->spool[s] == -1 ? -1 : sf_spool_fill(r->spool[s], r->pipes[s], &r->size[s]);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n == -1) {
@@ -532,6 +593,9 @@ read_output(struct runner *r, int s)
 			r->fail_what = s == 0 ? "stdout spool" : "stderr spool";
 		}
 		terminate(r);
+		close(r->pipes[s]);
+		r->pipes[s] = -1;
+		return;
 	}
 	if (n <= 0) {
 		close(r->pipes[s]);
@@ -653,7 +717,7 @@ loop(struct runner *r)
 			read_exec_report(r);
 		for (s = 0; s < 2; s++)
 			if (r->pipes[s] != -1 && p[2 + s].revents)
-				read_output(r, s);
+				read_output(r, s, p[2 + s].revents);
 		/* Clients, matched by descriptor: read_output may have dropped
 		 * some and reordered the array. */
 		for (i = first_client; i < n; i++) {
@@ -683,6 +747,7 @@ loop(struct runner *r)
 			r->kill_sent = true;
 		}
 		check_state(r);
+		close_listener(r);
 	}
 	free(p);
 }
@@ -716,7 +781,7 @@ runner_main(const struct sf_runner_args *a)
 	socklen_t crlen = sizeof(cr);
 	struct rlimit rl;
 	sigset_t none;
-	int keep[4], devnull, i;
+	int keep[4], devnull;
 
 	memset(&r, 0, sizeof(r));
 	r.a = a;
@@ -753,25 +818,8 @@ runner_main(const struct sf_runner_args *a)
 	set_nonblock(a->starterfd);
 	add_client(&r, a->starterfd);
 
-	for (i = 0; i < 2 && r.fail_err == 0; i++) {
-		r.spool[i] = sf_spool_create(a->dirfd);
-		if (r.spool[i] != -1)
-			r.reader[i] = sf_spool_reader(r.spool[i]);
-		if (r.spool[i] == -1 || r.reader[i] == -1) {
-			r.fail_err = errno;
-			r.fail_what = "spool";
-		}
-	}
-	if (r.fail_err == 0)
-		start_command(&r);
-	if (r.fail_err != 0) {
-		/* Nothing runs; clients are told why.  Readers for the WELCOME:
-		 * the descriptors must exist even if empty. */
-		for (i = 0; i < 2; i++)
-			if (r.reader[i] == -1)
-				r.reader[i] = dup(devnull);
-		r.reaped = true;
-	}
+	if (start_command(&r) == -1)
+		r.reaped = true;    /* nothing runs; clients are told why */
 	/* The command has its stdin; the runner lets go of it and of the
 	 * working directory (so it never holds a file system busy). */
 	dup2(devnull, 0);
@@ -788,34 +836,23 @@ int
 sf_runner_spawn(const struct sf_runner_args *a)
 {
 	sigset_t all;
-	pid_t pid, w;
-	int st, saved;
+	pid_t pid;
+	int saved;
 
-	/* Signals stay blocked in both children until their handlers are in
-	 * place; saved_mask (the starter's) is what the command will get. */
+	/* Signals stay blocked in the runner until its handlers are in place;
+	 * saved_mask (the starter's) is what the command will get. */
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &saved_mask);
 	pid = fork();
 	if (pid == 0) {
+		/* A session of its own: no terminal's or process group's
+		 * signals reach it, and it never acquires a terminal (it opens
+		 * none).  One fork, not two: the starter does not wait for it. */
 		setsid();
-		pid = fork();
-		if (pid == 0)
-			runner_main(a);
-		_exit(pid == -1 ? 1 : 0);
+		runner_main(a);
 	}
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &saved_mask, NULL);
-	if (pid == -1) {
-		errno = saved;
-		return -1;
-	}
-	while ((w = waitpid(pid, &st, 0)) == -1 && errno == EINTR)
-		;
-	if (w == -1)
-		return -1;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		errno = EAGAIN;     /* the second fork failed */
-		return -1;
-	}
-	return 0;
+	errno = saved;
+	return pid == -1 ? -1 : 0;
 }

@@ -28,10 +28,11 @@ struct sf_runner_args {
 };
 
 /*
- * sf_runner_spawn — fork the runner, detached (double fork and setsid) so
- * that signals sent to the starter's process group or session never reach
- * it.  In the caller, returns 0 once the intermediate child has been reaped
- * (the runner is then running), or -1 with errno.  The runner inherits the
+ * sf_runner_spawn — fork the runner in a session of its own, so that
+ * signals sent to the starter's process group or session never reach it.
+ * Returns 0 in the caller, or -1 with errno.  The caller does not wait for
+ * the runner: it outlives the caller when it must, and is reaped by init
+ * (or by the caller's exit) when it ends.  The runner inherits the
  * caller's environment, working directory and standard input, which it
  * hands to the command, and closes every other descriptor it was not given.
  */
