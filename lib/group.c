@@ -351,16 +351,21 @@ flight_destroy(sf_result *f)
 	errno = errno_saved;
 }
 
+static inline void notify(void);
+
 static void
 group_drop(sf_group *g)
 {
-	if (atomic_fetch_sub_explicit(&g->holds, 1, memory_order_acq_rel) != 1)
+	if (atomic_fetch_sub_explicit(&g->holds, 1, memory_order_acq_rel) != 1) {
+		notify();
 		return;
+	}
 	for (unsigned i = 0; i < NSHARDS; i++) {
 		pthread_mutex_destroy(&g->shards[i].lock);
 		free(g->shards[i].buckets);
 	}
 	free(g);
+	notify();
 }
 
 static long
@@ -464,13 +469,16 @@ run(sf_result *f, sf_fn fn, void *arg, int worker)
 	finish(f, value, err);
 }
 
+/*
+ * worker_done gives back the worker's hold on the group, then its
+ * reference on the flight: in this order, whoever frees the value knows
+ * (through refs) that the worker is done with the group too.
+ */
 static void
 worker_done(sf_result *f)
 {
-	sf_group *g = f->g;
-
+	group_drop(f->g);
 	sf_result_release(f);
-	group_drop(g);
 }
 
 static void *
@@ -484,17 +492,18 @@ worker(void *p)
 }
 
 /*
- * sf__on_join, when set (by tests, before any thread uses the library), is
- * called after each caller has joined a flight, outside any lock, so tests
- * can wait for joiners on a condition variable instead of sleeping.
+ * sf__notify, when set (by tests, before any thread uses the library), is
+ * called outside any lock after each caller has joined a flight and after
+ * each hold on a group is given back, so that tests can wait for joiners
+ * or for a quiet group on a condition variable instead of sleeping.
  */
-SF_HIDDEN void (*sf__on_join)(void);
+SF_HIDDEN void (*sf__notify)(void);
 
 static inline void
-joined(void)
+notify(void)
 {
-	if (sf__on_join != NULL)
-		sf__on_join();
+	if (sf__notify != NULL)
+		sf__notify();
 }
 
 /*
@@ -587,7 +596,7 @@ sf_do(sf_group *g, const char *key, sf_fn fn, void *arg)
 		pthread_mutex_unlock(&s->lock);
 		if (nf != NULL)
 			flight_destroy(nf);
-		joined();
+		notify();
 		wait_done(f, NULL);
 		return f;
 	}
@@ -661,7 +670,7 @@ sf_do_async(sf_group *g, const char *key, sf_fn fn, void *arg)
 			flight_destroy(nf);
 		atomic_fetch_add(&g->holds, 1);
 		c->flight = f;
-		joined();
+		notify();
 		return c;
 	}
 	if (nf == NULL) {

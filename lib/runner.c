@@ -30,11 +30,20 @@
 
 #define HELLO_TIMEOUT_MS 5000   /* a connection must say HELLO by then */
 #define PIPE_SIZE        (1 << 20)
+/*
+ * Batching.  A stream that just delivered BULK bytes or more is busy: it is
+ * read again only BATCH_US later, so a bulk writer fills the pipe in big
+ * steps and the runner and every client wake once per step instead of once
+ * per write.  A quiet stream (a line now and then) is read at once, so a
+ * line reaches the clients without delay; a busy one waits at most BATCH_US.
+ */
+#define BATCH_US         500
+#define BULK             4096
 
 enum cstate { C_HELLO, C_LIVE };
 
 struct client {
-	int fd;
+	int fd;                     /* -1 once dropped, until swept */
 	enum cstate state;
 	long long deadline;         /* C_HELLO: when to give up on it */
 	uint64_t sent[2];           /* ends announced so far */
@@ -52,6 +61,7 @@ struct runner {
 	int pipes[2];               /* read ends of the command's stdout, stderr */
 	int spool[2], reader[2];
 	uint64_t size[2];
+	long long next_read[2];     /* a busy stream is not read before this */
 	int execfd;                 /* the child reports execvp's errno here */
 	pid_t pid, pgid, starter;
 	bool reaped;
@@ -66,6 +76,8 @@ struct runner {
 	size_t nc, cap;
 };
 
+static int flush(struct runner *r, struct client *c);
+
 /* What the command must get back: the starter's signal state and limits. */
 static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGXFSZ };
 #define NHANDLED (sizeof(handled) / sizeof(handled[0]))
@@ -75,12 +87,12 @@ static struct rlimit saved_nofile;
 static int sigpipe_w = -1;
 
 static long long
-now_ms(void)
+now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void
@@ -220,7 +232,7 @@ terminate(struct runner *r)
 		return;
 	kill(-r->pgid, SIGTERM);
 	r->term_sent = true;
-	r->kill_at = now_ms() + r->a->grace_ms;
+	r->kill_at = now_us() + r->a->grace_ms * 1000;
 }
 
 static void
@@ -253,13 +265,40 @@ read_exec_report(struct runner *r)
 
 /* ---- clients --------------------------------------------------------------- */
 
+/* Drop a client: close it now, free it at the next sweep, so that indices
+ * stay valid while the loop walks the clients. */
 static void
 drop(struct runner *r, size_t i)
 {
+	if (r->c[i]->fd == -1)
+		return;
 	close(r->c[i]->fd);
-	free(r->c[i]);
-	r->c[i] = r->c[--r->nc];
+	r->c[i]->fd = -1;
 	r->accept_paused = false;   /* a descriptor is free again */
+}
+
+static void
+sweep(struct runner *r)
+{
+	size_t i, j;
+
+	for (i = j = 0; i < r->nc; i++)
+		if (r->c[i]->fd == -1)
+			free(r->c[i]);
+		else
+			r->c[j++] = r->c[i];
+	r->nc = j;
+}
+
+/* Push what every live client is owed. */
+static void
+flush_all(struct runner *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nc; i++)
+		if (r->c[i]->fd != -1 && flush(r, r->c[i]) == -1)
+			drop(r, i);
 }
 
 static int
@@ -279,7 +318,7 @@ add_client(struct runner *r, int fd)
 		return -1;
 	c->fd = fd;
 	c->state = C_HELLO;
-	c->deadline = now_ms() + HELLO_TIMEOUT_MS;
+	c->deadline = now_us() + HELLO_TIMEOUT_MS * 1000LL;
 	r->c[r->nc++] = c;
 	return 0;
 }
@@ -562,7 +601,6 @@ static void
 read_output(struct runner *r, int s, short revents)
 {
 	ssize_t n;
-	size_t i;
 	int avail = 0;
 
 	/* Spools are made on the first byte: a silent stream costs no file. */
@@ -602,11 +640,9 @@ read_output(struct runner *r, int s, short revents)
 		r->pipes[s] = -1;
 		return;
 	}
-	for (i = 0; i < r->nc; )
-		if (flush(r, r->c[i]) == -1)
-			drop(r, i);
-		else
-			i++;
+	if (n >= BULK)
+		r->next_read[s] = now_us() + BATCH_US;
+	flush_all(r);
 }
 
 static void
@@ -638,19 +674,17 @@ check_state(struct runner *r)
 	    r->pipes[1] == -1 && r->execfd == -1) {
 		r->ended = true;
 		stop_accepting(r);
-		for (i = 0; i < r->nc; )
-			if (flush(r, r->c[i]) == -1)
-				drop(r, i);
-			else
-				i++;
+		flush_all(r);
 	}
+	sweep(r);
 	if (!r->ended && !r->abandoned && r->nc == 0) {
 		/* Nobody is left to read the output: stop the command. */
 		r->abandoned = true;
 		stop_accepting(r);
 		terminate(r);
-		for (i = 0; i < r->nc; )
+		for (i = 0; i < r->nc; i++)
 			drop(r, i);
+		sweep(r);
 	}
 }
 
@@ -668,13 +702,14 @@ static void
 loop(struct runner *r)
 {
 	struct pollfd *p = NULL;
-	size_t cap = 0, n, i, first_client;
+	struct timespec ts;
+	size_t cap = 0, n, i, first_client, nc;
 	long long now, next;
-	int timeout, s;
+	int s;
 
 	while (!finished(r)) {
-		if (cap < r->nc + 6) {
-			struct pollfd *np = realloc(p, (r->nc + 6) * 2 * sizeof(*p));
+		if (cap < r->nc + 5) {
+			struct pollfd *np = realloc(p, (r->nc + 5) * 2 * sizeof(*p));
 			if (np == NULL) {
 				/* Out of memory for the poll set: wait a moment
 				 * rather than spin; nothing is lost by waiting. */
@@ -682,33 +717,44 @@ loop(struct runner *r)
 				continue;
 			}
 			p = np;
-			cap = (r->nc + 6) * 2;
+			cap = (r->nc + 5) * 2;
 		}
+		now = now_us();
+		next = LLONG_MAX;
 		n = 0;
 		p[n++] = (struct pollfd){ .fd = r->sigpipe[0], .events = POLLIN };
 		p[n++] = (struct pollfd){ .fd = r->accepting && !r->accept_paused ?
 		    r->listenfd : -1, .events = POLLIN };
-		p[n++] = (struct pollfd){ .fd = r->pipes[0], .events = POLLIN };
-		p[n++] = (struct pollfd){ .fd = r->pipes[1], .events = POLLIN };
+		for (s = 0; s < 2; s++) {
+			int fd = r->pipes[s];
+			if (fd != -1 && r->next_read[s] > now) {
+				if (r->next_read[s] < next)
+					next = r->next_read[s];
+				fd = -1;        /* busy: let it fill */
+			}
+			p[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+		}
 		p[n++] = (struct pollfd){ .fd = r->execfd, .events = POLLIN };
 		first_client = n;
-		for (i = 0; i < r->nc; i++)
+		nc = r->nc;     /* accept_all may add more; they wait a turn */
+		for (i = 0; i < nc; i++)
 			p[n++] = (struct pollfd){ .fd = r->c[i]->fd, .events = POLLIN |
 			    (r->c[i]->outoff < r->c[i]->outlen ? POLLOUT : 0) };
 
-		now = now_ms();
-		next = LLONG_MAX;
-		if (r->kill_at && !r->kill_sent)
+		if (r->kill_at && !r->kill_sent && r->kill_at < next)
 			next = r->kill_at;
-		for (i = 0; i < r->nc; i++)
+		for (i = 0; i < nc; i++)
 			if (r->c[i]->state == C_HELLO && r->c[i]->deadline < next)
 				next = r->c[i]->deadline;
 		if (r->abandoned && r->reaped && r->kill_at == 0)
 			next = now;         /* nothing to wait for */
-		timeout = next == LLONG_MAX ? -1 :
-		    next <= now ? 0 : next - now > INT_MAX ? INT_MAX : (int)(next - now);
-
-		if (poll(p, n, timeout) == -1 && errno != EINTR)
+		if (next != LLONG_MAX) {
+			long long d = next > now ? next - now : 0;
+			ts.tv_sec = d / 1000000;
+			ts.tv_nsec = d % 1000000 * 1000;
+		}
+		if (ppoll(p, n, next == LLONG_MAX ? NULL : &ts, NULL) == -1 &&
+		    errno != EINTR)
 			continue;
 
 		if (p[0].revents)
@@ -716,32 +762,26 @@ loop(struct runner *r)
 		if (r->execfd != -1 && p[4].revents)
 			read_exec_report(r);
 		for (s = 0; s < 2; s++)
-			if (r->pipes[s] != -1 && p[2 + s].revents)
+			if (p[2 + s].fd != -1 && r->pipes[s] != -1 && p[2 + s].revents)
 				read_output(r, s, p[2 + s].revents);
-		/* Clients, matched by descriptor: read_output may have dropped
-		 * some and reordered the array. */
-		for (i = first_client; i < n; i++) {
-			size_t j;
-			if (p[i].revents == 0)
+		/* p[first_client + i] is r->c[i]: drop() only marks, so the
+		 * indices hold until the sweep in check_state. */
+		for (i = 0; i < nc; i++) {
+			short ev = p[first_client + i].revents;
+			if (ev == 0 || r->c[i]->fd == -1)
 				continue;
-			for (j = 0; j < r->nc && r->c[j]->fd != p[i].fd; j++)
-				;
-			if (j == r->nc)
-				continue;
-			if (((p[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
-			    client_input(r, r->c[j]) == -1) ||
-			    ((p[i].revents & POLLOUT) && flush(r, r->c[j]) == -1))
-				drop(r, j);
+			if (((ev & (POLLIN | POLLHUP | POLLERR)) &&
+			    client_input(r, r->c[i]) == -1) ||
+			    ((ev & POLLOUT) && flush(r, r->c[i]) == -1))
+				drop(r, i);
 		}
 		if (r->accepting && p[1].revents)
 			accept_all(r);
 
-		now = now_ms();
-		for (i = 0; i < r->nc; )
+		now = now_us();
+		for (i = 0; i < r->nc; i++)
 			if (r->c[i]->state == C_HELLO && r->c[i]->deadline <= now)
 				drop(r, i);
-			else
-				i++;
 		if (r->kill_at && !r->kill_sent && now >= r->kill_at) {
 			kill(-r->pgid, SIGKILL);
 			r->kill_sent = true;
