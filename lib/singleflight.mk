@@ -60,11 +60,19 @@ SF_SAN_ENV = ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
              UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
              TSAN_OPTIONS=$${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
+# singleflight(3) quotes the example whole: fail when they drift apart.
+SF_MAN_EXAMPLE = awk '/^\.\\" END /{p=0} p && !/^\.(Bd|Ed)( |$$)/ {print} \
+                 /^\.\\" BEGIN tests\/examples\/slow_lookup\.c$$/{p=1}' man/singleflight.3 | \
+                 sed -e 's/^\\&//' -e 's/\\e/\\/g'
+
 check-singleflight: $(SF_GROUP_TESTS) $(SF_EXAMPLE)
 	@set -e; for t in $(SF_GROUP_TESTS); do \
 	    echo "# $$t"; $(SF_SAN_ENV) CMOCKA_MESSAGE_OUTPUT=TAP $$t; \
 	done; \
-	echo "# $(SF_EXAMPLE)"; $(SF_SAN_ENV) $(SF_EXAMPLE)
+	echo "# $(SF_EXAMPLE)"; $(SF_SAN_ENV) $(SF_EXAMPLE); \
+	$(SF_MAN_EXAMPLE) | cmp -s - tests/examples/slow_lookup.c || { \
+	    echo "make: man/singleflight.3 EXAMPLES differs from tests/examples/slow_lookup.c" >&2; \
+	    exit 1; }
 
 check-singleflight-tsan:
 	$(MAKE) O=build/san-thread SANITIZE=thread check-singleflight

@@ -3,7 +3,8 @@
  *
  * The sf__ functions live in lib/group.c with hidden visibility: they are
  * in libsingleflight.a (which the tests link) and not exported by the .so.
- * They let a test wait for joiners to be queued instead of sleeping.
+ * They let a test wait for joiners to be queued, or for a group to go
+ * quiet, instead of sleeping.
  *
  * The rest are small synchronisation helpers.  cmocka's assertions longjmp
  * to the test's own stack, so they may only run in the test's thread:
@@ -23,16 +24,17 @@ unsigned      sf__group_callers(sf_group *g, const char *key);
 size_t        sf__group_flights(sf_group *g);
 unsigned long sf__group_holds(sf_group *g);
 
-extern void (*sf__on_join)(void);
+extern void (*sf__notify)(void);
 
 /*
- * Joiners are announced through sf__on_join; wait_callers sleeps on a
- * condition variable until the flight for key has n callers.
+ * Joins (and dropped group holds) are announced through sf__notify;
+ * wait_callers sleeps on a condition variable until the flight for key has
+ * n callers.
  */
 static pthread_mutex_t join_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t join_cv = PTHREAD_COND_INITIALIZER;
 
-static void
+static inline void
 announce_join(void)
 {
 	pthread_mutex_lock(&join_mu);
@@ -44,7 +46,7 @@ announce_join(void)
 static inline void
 hooks_init(void)
 {
-	sf__on_join = announce_join;
+	sf__notify = announce_join;
 }
 
 /*
