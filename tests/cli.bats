@@ -261,40 +261,52 @@ usage_error_like() {
 	assert_empty "$T/run.err"
 }
 
-# exec_failure_with_joiner PATH STATUS STRERROR: the starter's execve of PATH
-# is held back 3 s by strace so a joiner can attach; both must report the
-# starter's failure (the joiner's own command, `true`, is ignored).
-exec_failure_with_joiner() {
+# exec_failure_racing_joiner PATH STATUS STRERROR: the starter's execve of
+# PATH is held back 2 s by strace, and a joiner connects to the flight's
+# socket meanwhile.  Whether the joiner gets attached before the failure ends
+# the flight is the engine's business (an engine that starts the command with
+# vfork before it accepts anyone never lets it); either way it must not hang
+# or fail: attached, it reports the starter's failure (the starter's argv[0],
+# its own command `flightcmd` ignored); not attached, it starts a flight of
+# its own.
+exec_failure_racing_joiner() {
 	local path=$1 want=$2 err=$3
-	strace -f -qq -o /dev/null -e trace=execve -e inject=execve:delay_enter=3000000 \
+	strace -f -qq -o /dev/null -e trace=execve -e inject=execve:delay_enter=1000 \
 		-P "$path" true 2>/dev/null || skip "strace cannot trace here"
 	(exec env --default-signal=INT,QUIT,PIPE,TERM strace -f -qq -o /dev/null -P "$path" \
-		-e trace=execve -e inject=execve:delay_enter=3000000 \
+		-e trace=execve -e inject=execve:delay_enter=2000000 \
 		"$SFEXEC" -v -k ef -- "$path") </dev/null >"$T/A.out" 2>"$T/A.err" 3>&- &
 	PIDS[A]=$!
 	echo $! >>"$T/.pids"
-	wait_attached 10 A
-	spawn B -v -k ef -- "$FC" count "$T/count" exit 0
-	wait_attached 10 B
+	wait_for 10 test -S "$SFEXEC_DIR/$(keyhash ef).sock"
+	spawn B -v -k ef -- "$FC" count "$T/count" out 'B ran\n'
 	reap A; reap B
 	assert_rc A "$want"
-	assert_rc B "$want"
-	assert_joined B
 	assert_err_after_vline A "sfexec: failed to run command '$path': $err"$'\n'
-	assert_err_after_vline B "sfexec: failed to run command '$path': $err"$'\n'
 	assert_empty "$T/A.out"
-	assert_empty "$T/B.out"
-	assert_count "$T/count" 0
+	if [[ $(vline B) =~ $VLINE_JOINED ]]; then
+		echo "# the joiner got attached before the exec failure" >&3
+		assert_rc B "$want"
+		assert_err_after_vline B "sfexec: failed to run command '$path': $err"$'\n'
+		assert_empty "$T/B.out"
+		assert_count "$T/count" 0
+	else
+		assert_started B
+		assert_rc B 0
+		assert_file_is "$T/B.out" $'B ran\n'
+		assert_err_after_vline B ''
+		assert_count "$T/count" 1
+	fi
 }
 
-@test "127 and its message reach a joiner too (starter's argv[0])" {
-	exec_failure_with_joiner "$T/missing" 127 "No such file or directory"
+@test "127: a joiner racing the exec failure gets the starter's 127 or runs its own flight" {
+	exec_failure_racing_joiner "$T/missing" 127 "No such file or directory"
 }
 
-@test "126 and its message reach a joiner too (starter's argv[0])" {
+@test "126: a joiner racing the exec failure gets the starter's 126 or runs its own flight" {
 	printf '#!/bin/sh\n' >"$T/noexec"
 	chmod 0644 "$T/noexec"
-	exec_failure_with_joiner "$T/noexec" 126 "Permission denied"
+	exec_failure_racing_joiner "$T/noexec" 126 "Permission denied"
 }
 
 # ---- -n (no wait) ---------------------------------------------------------
@@ -367,14 +379,14 @@ exec_failure_with_joiner() {
 }
 
 @test "-w applies to the starter too; a joiner still gets everything" {
-	spawn A -v -w 0.5 -k wt -- "$FC" count "$T/count" out 'part1\n' gate "$T/gate" out 'part2\n'
+	spawn A -v -w 1.5 -k wt -- "$FC" count "$T/count" out 'part1\n' gate "$T/gate" out 'part2\n'
 	wait_attached 10 A
 	spawn B -v -k wt -- true
 	wait_attached 10 B
 	reap A 10
 	assert_rc A 124
 	assert_file_is "$T/A.out" $'part1\n'
-	assert_err_after_vline A $'sfexec: timed out after 0.5 seconds; the flight goes on\n'
+	assert_err_after_vline A $'sfexec: timed out after 1.5 seconds; the flight goes on\n'
 	touch "$T/gate"
 	reap B
 	assert_rc B 0
