@@ -45,7 +45,7 @@ $(O)/lib/%.o: lib/%.c $(wildcard lib/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(SF_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(O)/cmd/%.o: cmd/%.c $(wildcard lib/*.h)
+$(O)/cmd/%.o: cmd/%.c $(wildcard lib/*.h cmd/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(SF_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
@@ -53,7 +53,7 @@ $(O)/libsfexec.a: $(SFEXEC_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(O)/sfexec: $(O)/cmd/sfexec.o $(O)/libsfexec.a
+$(O)/sfexec: $(O)/cmd/sfexec.o $(O)/cmd/options.o $(O)/libsfexec.a
 	$(CC) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The in-process singleflight group (libsingleflight) has its own fragment.
@@ -67,9 +67,23 @@ $(O)/tests/%: tests/unit/%.c $(O)/libsfexec.a | check-deps
 	$(CC) $(SF_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(O)/libsfexec.a -lcmocka $(LDLIBS)
 
+# Fuzz targets replayed over their corpus (seeds and every crash ever found)
+# with the ordinary compiler, so regressions are caught by make check.
+FUZZ_TARGETS = proto client options
+FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(O)/tests/fuzz_%)
+
+$(O)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(O)/cmd/options.o $(O)/libsfexec.a
+	@mkdir -p $(@D)
+	$(CC) $(SF_CFLAGS) -Icmd $(CPPFLAGS) $(CFLAGS) $(SF_LDFLAGS) $(LDFLAGS) -o $@ \
+	    tests/fuzz/fuzz_$*.c tests/fuzz/driver.c $(O)/cmd/options.o $(O)/libsfexec.a $(LDLIBS)
+
+check-fuzz-corpus: $(FUZZ_REPLAY)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    echo "# fuzz_$$t corpus"; $(O)/tests/fuzz_$$t tests/fuzz/corpus/$$t/*; done
+
 BATS ?= bats
 
-check: check-unit check-cli check-singleflight
+check: check-unit check-fuzz-corpus check-cli check-singleflight
 
 demo: $(O)/sfexec
 	SFEXEC=$(O)/sfexec tests/demo.sh
@@ -86,6 +100,32 @@ check-cli: $(O)/sfexec
 	    echo "make: bats is not installed: run 'apt-get install bats' (Debian/Ubuntu)" >&2; exit 1; }
 	SFEXEC=$(abspath $(O)/sfexec) $(BATS) tests/
 
+# ---- fuzzing (libFuzzer; clang and libclang-rt-14-dev) ----------------------
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_DIR      = build/fuzz
+FUZZ_SRCS     = $(SFEXEC_SRCS) cmd/options.c
+FUZZ_FLAGS    = -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -Icmd \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard lib/*.h cmd/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_$*.c $(FUZZ_SRCS)
+
+# Each target for FUZZ_SECONDS; new inputs go to build/, crashes to
+# build/fuzz/crash-*/ (copy one into tests/fuzz/corpus/ to keep it as a
+# regression test).
+fuzz: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_DIR)/corpus-$$t $(FUZZ_DIR)/crash-$$t; \
+	    echo "# fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	    $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_DIR)/crash-$$t/ \
+	        $(FUZZ_DIR)/corpus-$$t tests/fuzz/corpus/$$t 2>&1 | \
+	        grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==|SUMMARY|artifact)' || true; \
+	    test -z "$$(ls -A $(FUZZ_DIR)/crash-$$t)" || { echo "fuzz_$$t: crash, see $(FUZZ_DIR)/crash-$$t" >&2; exit 1; }; \
+	done
+
 bench: all bench-singleflight
 	tests/bench/run
 
@@ -100,4 +140,4 @@ uninstall: uninstall-singleflight
 clean:
 	rm -rf build
 
-.PHONY: all check check-deps check-unit check-cli demo bench install uninstall clean
+.PHONY: all check check-deps check-unit check-cli check-fuzz-corpus fuzz demo bench install uninstall clean

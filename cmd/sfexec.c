@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "options.h"
 #include "rundir.h"
 #include "sfexec.h"
 
@@ -70,36 +70,6 @@ msg(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("sfexec: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("; try 'sfexec --help'\n", stderr);
-	exit(EXIT_FAILURE_);
-}
-
-/* Seconds as a decimal number >= 0, to milliseconds (rounded up). */
-static long
-parse_seconds(const char *s, const char *what)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	/* v != v: NaN; the bound also refuses infinity; no hex. */
-	if (*s == '\0' || *end != '\0' || errno != 0 || v != v || v < 0 ||
-	    v > (double)(LONG_MAX / 1000) || strpbrk(s, "xX") != NULL)
-		usage_error("invalid %s '%s'", what, s);
-	v *= 1000;
-	return (long)v + ((double)(long)v < v);   /* rounded up */
-}
-
 /* Make sure 0, 1 and 2 are open, so no socket or lock of ours becomes one. */
 static void
 sanitize_stdio(void)
@@ -141,67 +111,41 @@ report(const struct sf_outcome *oc, pid_t runner, const char *timeout_arg)
 int
 main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{ "key",          required_argument, NULL, 'k' },
-		{ "dir",          required_argument, NULL, 'd' },
-		{ "no-wait",      no_argument,       NULL, 'n' },
-		{ "wait-timeout", required_argument, NULL, 'w' },
-		{ "grace",        required_argument, NULL, 'g' },
-		{ "verbose",      no_argument,       NULL, 'v' },
-		{ "quiet",        no_argument,       NULL, 'q' },
-		{ "help",         no_argument,       NULL, 'h' },
-		{ "version",      no_argument,       NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char dirbuf[PATH_MAX], cause[512], cwd[PATH_MAX];
-	const char *key = NULL, *dir = NULL, *timeout_arg = NULL;
-	long timeout_ms = -1;
-	int verbose = 0, ch, status;
+	const char *dir;
+	int status;
+	struct sf_cli cli;
 	struct sf_opts o;
 	struct sf_outcome oc;
 	sf_flight *f;
 
 	sanitize_stdio();
+	if (sf_cli_parse(argc, argv, &cli, cause, sizeof(cause)) == -1) {
+		msg("%s; try 'sfexec --help'", cause);
+		return EXIT_FAILURE_;
+	}
+	if (cli.help) {
+		usage(stdout);
+		return fflush(stdout) == 0 ? 0 : EXIT_FAILURE_;
+	}
+	if (cli.version) {
+		printf("sfexec %s\n", SF_VERSION);
+		return fflush(stdout) == 0 ? 0 : EXIT_FAILURE_;
+	}
+	quiet = cli.quiet;
 	memset(&o, 0, sizeof(o));
-	o.grace_ms = 5000;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:k:d:nw:vqhV", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'k': key = optarg; break;
-		case 'd': dir = optarg; break;
-		case 'n': o.no_wait = 1; break;
-		case 'w': timeout_arg = optarg;
-			  timeout_ms = parse_seconds(optarg, "wait timeout"); break;
-		case 'g': o.grace_ms = parse_seconds(optarg, "grace period"); break;
-		case 'v': verbose = 1; break;
-		case 'q': quiet = 1; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': printf("sfexec %s\n", SF_VERSION); return 0;
-		case ':':
-			usage_error("option '%s' needs an argument", argv[optind - 1]);
-		default:
-			if (optopt != 0)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unrecognized option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind >= argc)
-		usage_error("missing command");
-	o.argv = argv + optind;
-
-	if (key != NULL) {
-		if (sf_key_from_bytes(&o.key, key, strlen(key)) == -1)
-			usage_error("key must be 1 to %d bytes", SF_KEY_MAX);
-	} else {
-		if (getcwd(cwd, sizeof(cwd)) == NULL) {
-			msg("cannot derive a key: current directory: %s", strerror(errno));
-			return EXIT_FAILURE_;
-		}
+	o.argv = cli.argv;
+	o.no_wait = cli.no_wait;
+	o.grace_ms = cli.grace_ms;
+	if (cli.key != NULL)
+		sf_key_from_bytes(&o.key, cli.key, strlen(cli.key));
+	else if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		msg("cannot derive a key: current directory: %s", strerror(errno));
+		return EXIT_FAILURE_;
+	} else
 		sf_key_from_argv(&o.key, o.argv, cwd);
-	}
 
-	if (dir == NULL)
-		dir = getenv("SFEXEC_DIR");
+	dir = cli.dir != NULL ? cli.dir : getenv("SFEXEC_DIR");
 	if (dir == NULL || *dir == '\0') {
 		if (sf_rundir_default(dirbuf, sizeof(dirbuf)) == -1) {
 			msg("runtime directory: %s", strerror(errno));
@@ -224,19 +168,19 @@ main(int argc, char *argv[])
 		msg("%s", cause[0] ? cause : strerror(errno));
 		return EXIT_FAILURE_;
 	}
-	if (verbose) {
+	if (cli.verbose) {
 		if (sf_flight_role(f) == SF_STARTED)
 			msg("started flight (runner pid %ld)", (long)sf_flight_runner(f));
 		else
 			msg("joined flight (started by pid %ld)", (long)sf_flight_starter(f));
 	}
-	if (sf_flight_stream(f, STDOUT_FILENO, STDERR_FILENO, timeout_ms, &oc,
+	if (sf_flight_stream(f, STDOUT_FILENO, STDERR_FILENO, cli.timeout_ms, &oc,
 	    cause, sizeof(cause)) == -1) {
 		msg("%s: %s", cause, strerror(errno));
 		sf_flight_close(f);
 		return EXIT_FAILURE_;
 	}
-	status = report(&oc, sf_flight_runner(f), timeout_arg);
+	status = report(&oc, sf_flight_runner(f), cli.timeout_arg);
 	sf_flight_close(f);
 	return status;
 }

@@ -1,0 +1,53 @@
+/*
+ * fuzz_options.c — the command line and the key.
+ *
+ * The bytes are split at NULs into argv; sf_cli_parse must accept or refuse
+ * with a message, never crash; an accepted command line must give a key.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "key.h"
+#include "options.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *buf, *argv[66], err[256];
+	struct sf_cli c;
+	struct sf_key k;
+	size_t i;
+	int argc = 1;
+
+	if (size > 8192)
+		return 0;
+	buf = malloc(size + 1);
+	memcpy(buf, data, size);
+	buf[size] = '\0';
+	argv[0] = "sfexec";
+	argv[argc++] = buf;
+	for (i = 0; i < size && argc < 65; i++)
+		if (buf[i] == '\0')
+			argv[argc++] = buf + i + 1;
+	argv[argc] = NULL;
+	err[0] = '\0';
+	if (sf_cli_parse(argc, argv, &c, err, sizeof(err)) == -1) {
+		if (err[0] == '\0')
+			abort();
+	} else if (!c.help && !c.version) {
+		if (c.argv == NULL || c.argv[0] == NULL)
+			abort();
+		if (c.key != NULL && sf_key_from_bytes(&k, c.key, strlen(c.key)) == -1)
+			abort();
+		if (sf_key_from_argv(&k, c.argv, "/") == -1)
+			abort();
+		if (c.timeout_ms < -1 || c.grace_ms < 0)
+			abort();
+	}
+	sf_parse_seconds(buf);
+	free(buf);
+	return 0;
+}
