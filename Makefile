@@ -83,7 +83,30 @@ check-fuzz-corpus: $(FUZZ_REPLAY)
 
 BATS ?= bats
 
-check: check-unit check-fuzz-corpus check-cli check-singleflight
+# make check runs every suite, then prints one total over their TAP lines.
+check:
+	@mkdir -p $(O)
+	@{ $(MAKE) --no-print-directory check-all 2>&1; echo $$? > $(O)/check.status; } | tee $(O)/check.log
+	@pass=$$(grep -c '^ok ' $(O)/check.log); fail=$$(grep -c '^not ok ' $(O)/check.log); \
+	 skip=$$(grep -ci '^ok .*# skip' $(O)/check.log); \
+	 echo "check: $$((pass - skip)) passed, $$fail failed, $$skip skipped"; \
+	 exit $$(cat $(O)/check.status)
+
+check-all: check-unit check-fuzz-corpus check-cli check-valgrind check-singleflight
+
+# The whole suite again with AddressSanitizer and UBSan.
+check-sanitize:
+	$(MAKE) --no-print-directory check SANITIZE=address,undefined
+
+# A few CLI scenarios under memcheck (not with sanitizers: they do not mix).
+check-valgrind: $(O)/sfexec
+ifeq ($(SANITIZE),)
+	@command -v valgrind >/dev/null 2>&1 || { \
+	    echo "make: valgrind is not installed: run 'apt-get install valgrind'" >&2; exit 1; }
+	tests/valgrind.sh $(O)/sfexec
+else
+	@echo "# check-valgrind skipped under SANITIZE=$(SANITIZE)"
+endif
 
 demo: $(O)/sfexec
 	SFEXEC=$(O)/sfexec tests/demo.sh
@@ -98,7 +121,14 @@ check-unit: check-deps $(UNIT_TESTS)
 check-cli: $(O)/sfexec
 	@command -v $(BATS) >/dev/null 2>&1 || { \
 	    echo "make: bats is not installed: run 'apt-get install bats' (Debian/Ubuntu)" >&2; exit 1; }
-	SFEXEC=$(abspath $(O)/sfexec) $(BATS) tests/
+	@rm -rf $(O)/sanitizer-logs && mkdir -p $(O)/sanitizer-logs
+	SFEXEC=$(abspath $(O)/sfexec) \
+	ASAN_OPTIONS=log_path=$(abspath $(O))/sanitizer-logs/asan \
+	UBSAN_OPTIONS=log_path=$(abspath $(O))/sanitizer-logs/ubsan:print_stacktrace=1 \
+	    $(BATS) tests/
+	@# The runner's stderr is /dev/null: its reports can only be in the logs.
+	@if [ -n "$$(ls -A $(O)/sanitizer-logs)" ]; then \
+	    cat $(O)/sanitizer-logs/* >&2; echo "not ok - sanitizer reports" ; exit 1; fi
 
 # ---- fuzzing (libFuzzer; clang and libclang-rt-14-dev) ----------------------
 FUZZ_CC      ?= clang
@@ -140,4 +170,4 @@ uninstall: uninstall-singleflight
 clean:
 	rm -rf build
 
-.PHONY: all check check-deps check-unit check-cli check-fuzz-corpus fuzz demo bench install uninstall clean
+.PHONY: all check check-deps check-unit check-cli check-all check-sanitize check-valgrind check-fuzz-corpus fuzz demo bench install uninstall clean
