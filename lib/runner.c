@@ -39,6 +39,9 @@
  */
 #define BATCH_US         500
 #define BULK             4096
+/* Connections that have not said HELLO yet hold no more than this many
+ * descriptors and buffers; the rest wait in the listen queue. */
+#define MAX_PENDING      256
 
 enum cstate { C_HELLO, C_LIVE };
 
@@ -60,6 +63,7 @@ struct runner {
 	int lockfd, listenfd, sigpipe[2];
 	int pipes[2];               /* read ends of the command's stdout, stderr */
 	int spool[2], reader[2];
+	int reserve[2][2];          /* placeholders given up to make stream s's spool */
 	uint64_t size[2];
 	long long next_read[2];     /* a busy stream is not read before this */
 	int execfd;                 /* the child reports execvp's errno here */
@@ -69,7 +73,10 @@ struct runner {
 	int exec_err;               /* errno of a failed exec, 0 if none */
 	int fail_err;               /* the runner's own failure, 0 if none */
 	const char *fail_what;
-	bool ended, abandoned, accepting, accept_paused;
+	bool ended, abandoned;
+	bool accepting;             /* the socket's name is ours: joiners come */
+	bool drained;               /* no connection left queued on the listener */
+	bool accept_paused;         /* out of descriptors: wait for a client to go */
 	long long kill_at;          /* SIGKILL the group then (0: not set) */
 	bool term_sent, kill_sent;
 	struct client **c;
@@ -541,21 +548,35 @@ peer_is_us(int fd)
 	    cr.uid == geteuid();
 }
 
+static size_t
+pending(const struct runner *r)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->nc; i++)
+		n += r->c[i]->fd != -1 && r->c[i]->state == C_HELLO;
+	return n;
+}
+
 static void
 accept_all(struct runner *r)
 {
+	size_t waiting = pending(r);
 	int fd;
 
-	for (;;) {
+	while (waiting < MAX_PENDING) {
 		fd = accept4(r->listenfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM)
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				r->drained = true;
+			else if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
 				r->accept_paused = true;  /* until a client leaves */
 			return;
 		}
+		waiting++;
 		/* Another user may neither join nor speak to a flight. */
 		if (!peer_is_us(fd) || r->abandoned || add_client(r, fd) == -1)
 			close(fd);
@@ -566,8 +587,9 @@ accept_all(struct runner *r)
  * Stop accepting joiners: remove the socket's name, under the key's lock so
  * that no invocation is between its connect and its bind, then take in what
  * already queued.  Whoever comes next starts a new flight.  The listening
- * socket itself is closed later (close_listener), off the path to EXIT:
- * releasing its inode costs the file system more than the unlink.
+ * socket itself is closed later (close_listener), once its queue is empty
+ * (short of descriptors, it may take several turns) and off the path to
+ * EXIT: releasing its inode costs the file system more than the unlink.
  */
 static void
 stop_accepting(struct runner *r)
@@ -579,17 +601,18 @@ stop_accepting(struct runner *r)
 		while (flock(r->lockfd, LOCK_EX) == -1 && errno == EINTR)
 			;
 	unlinkat(r->a->dirfd, r->a->sockname, 0);
+	r->drained = false;
 	accept_all(r);
 	if (r->lockfd != -1)
 		flock(r->lockfd, LOCK_UN);
 }
 
-/* Connections that queued after stop_accepting are reset by this; their
- * invocations retry and start a new flight. */
+/* A connection that slips in after the queue was found empty is reset by
+ * this; its invocation retries and starts a new flight. */
 static void
 close_listener(struct runner *r)
 {
-	if (r->listenfd != -1 && !r->accepting) {
+	if (r->listenfd != -1 && !r->accepting && r->drained) {
 		close(r->listenfd);
 		r->listenfd = -1;
 	}
@@ -613,6 +636,10 @@ read_output(struct runner *r, int s, short revents)
 		return;
 	}
 	if (r->spool[s] == -1) {
+		/* Clients may have taken every other descriptor by now. */
+		close(r->reserve[s][0]);
+		close(r->reserve[s][1]);
+		r->reserve[s][0] = r->reserve[s][1] = -1;
 		r->spool[s] = sf_spool_create(r->a->dirfd);
 		if (r->spool[s] != -1 &&
 		    (r->reader[s] = sf_spool_reader(r->spool[s])) == -1) {
@@ -692,7 +719,7 @@ static bool
 finished(struct runner *r)
 {
 	if (r->ended)
-		return r->nc == 0;
+		return r->nc == 0 && r->listenfd == -1;
 	if (r->abandoned)
 		return (r->reaped || r->pgid <= 0) && (r->kill_sent || !group_alive(r));
 	return false;
@@ -723,8 +750,8 @@ loop(struct runner *r)
 		next = LLONG_MAX;
 		n = 0;
 		p[n++] = (struct pollfd){ .fd = r->sigpipe[0], .events = POLLIN };
-		p[n++] = (struct pollfd){ .fd = r->accepting && !r->accept_paused ?
-		    r->listenfd : -1, .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = !r->accept_paused &&
+		    pending(r) < MAX_PENDING ? r->listenfd : -1, .events = POLLIN };
 		for (s = 0; s < 2; s++) {
 			int fd = r->pipes[s];
 			if (fd != -1 && r->next_read[s] > now) {
@@ -775,7 +802,7 @@ loop(struct runner *r)
 			    ((ev & POLLOUT) && flush(r, r->c[i]) == -1))
 				drop(r, i);
 		}
-		if (r->accepting && p[1].revents)
+		if (p[1].fd != -1 && p[1].revents)
 			accept_all(r);
 
 		now = now_us();
@@ -858,6 +885,12 @@ runner_main(const struct sf_runner_args *a)
 	set_nonblock(a->starterfd);
 	add_client(&r, a->starterfd);
 
+	/* Two descriptors per stream held back for its spool and reader, which
+	 * are made only on the stream's first byte. */
+	r.reserve[0][0] = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
+	r.reserve[0][1] = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
+	r.reserve[1][0] = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
+	r.reserve[1][1] = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
 	if (start_command(&r) == -1)
 		r.reaped = true;    /* nothing runs; clients are told why */
 	/* The command has its stdin; the runner lets go of it and of the
