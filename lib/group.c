@@ -152,12 +152,18 @@ mum(uint64_t a, uint64_t b)
 	return (uint64_t)p ^ (uint64_t)(p >> 64);
 }
 
+/* An unaligned 8-byte load that may alias the key's chars. */
+typedef uint64_t __attribute__((may_alias, aligned(1))) unaligned_u64;
+
 /*
  * hash_key: a multiply-fold hash in the spirit of wyhash, 8 bytes per step,
  * seeded per group so that keys chosen by a remote party cannot be aimed at
- * one bucket without knowing the seed (Go's maps do the same).
+ * one bucket without knowing the seed (Go's maps do the same).  Words are
+ * loaded in place, not memcpy'd into a local: sf_do's frame, into which this
+ * is inlined, must hold no addressable local (see run()).  The resulting
+ * value depends on byte order, which is fine for an in-memory table.
  */
-static uint64_t
+static inline uint64_t
 hash_key(uint64_t seed, const char *s, size_t n)
 {
 	const uint64_t p0 = 0xa0761d6478bd642full, p1 = 0xe7037ed1a0b428dbull;
@@ -165,13 +171,18 @@ hash_key(uint64_t seed, const char *s, size_t n)
 	uint64_t w;
 
 	while (n > 8) {
-		memcpy(&w, s, 8);
+		w = *(const unaligned_u64 *)s;
 		h = mum(h ^ w, p1);
 		s += 8;
 		n -= 8;
 	}
-	w = 0;
-	memcpy(&w, s, n);
+	if (n == 8) {
+		w = *(const unaligned_u64 *)s;
+	} else {
+		w = 0;
+		for (size_t i = 0; i < n; i++)
+			w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+	}
 	return mum(h ^ w ^ p0, p1 ^ seed);
 }
 
@@ -454,6 +465,22 @@ abort_flight(void *p)
 		sf_result_release(r->flight);
 }
 
+/*
+ * run calls fn under a cleanup handler.  It is left out of AddressSanitizer
+ * instrumentation on purpose: when fn's thread is cancelled or exits, glibc
+ * unwinds by longjmp into this frame past frames whose redzones stay
+ * poisoned, and the __asan_handle_no_return call ASan would put before
+ * __pthread_unwind_next trips over them (a false positive of gcc 12's
+ * libasan, reproducible at -O1; the same stale shadow trips libasan's own
+ * thread teardown, which is why sf_do's frame, alive across fn, keeps no
+ * addressable local).  abort_flight and everything it calls stay
+ * instrumented; every instrumented frame rewrites its own shadow on entry.
+ */
+#if defined(__has_attribute)
+#if __has_attribute(no_sanitize_address)
+__attribute__((no_sanitize_address, noinline))  /* inlined, it would be instrumented */
+#endif
+#endif
 static void
 run(sf_result *f, sf_fn fn, void *arg, int worker)
 {
