@@ -60,6 +60,16 @@ common_teardown() {
 		read -r p <"$f" || continue
 		[[ $p =~ ^[0-9]+$ ]] && kill -KILL "$p" 2>/dev/null
 	done
+	# runners of invocations run without -v: any sfexec process still
+	# holding this test's runtime dir (or a file under $T) open
+	local exe pids
+	exe=$(readlink -f "$SFEXEC")
+	pids=$(find /proc/[0-9]*/fd -maxdepth 1 \( -lname "$T/*" -o -lname "$SFEXEC_DIR" \
+		-o -lname "$SFEXEC_DIR/*" \) 2>/dev/null | cut -d/ -f3 | sort -u)
+	for p in $pids; do
+		[[ $p != "$$" && $(readlink "/proc/$p/exe" 2>/dev/null) == "$exe" ]] &&
+			kill -KILL "$p" 2>/dev/null
+	done
 	# reap our own children so none is left as a zombie
 	wait 2>/dev/null || true
 	return 0
