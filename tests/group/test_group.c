@@ -612,6 +612,47 @@ test_async_fd_after_done(void **state)
 	sf_group_free(g);
 }
 
+/*
+ * The worker thread cannot be created: sf_do_async fails with the error of
+ * pthread_create and leaves nothing behind.  Injected through the process's
+ * default thread attributes (a stack no mmap can satisfy), which the
+ * library's pthread_attr_init picks up.
+ */
+static void
+test_async_thread_failure(void **state)
+{
+	sf_group *g = sf_group_new(NULL);
+	struct job j = { .value = "v" };
+	pthread_attr_t huge, saved;
+	sf_call *c;
+	sf_result *r;
+
+	(void)state;
+	assert_int_equal(pthread_getattr_default_np(&saved), 0);
+	assert_int_equal(pthread_attr_init(&huge), 0);
+	assert_int_equal(pthread_attr_setstacksize(&huge, (size_t)1 << 46), 0);
+	assert_int_equal(pthread_setattr_default_np(&huge), 0);
+	errno = 0;
+	c = sf_do_async(g, "key", fn_job, &j);
+	assert_int_equal(pthread_setattr_default_np(&saved), 0);
+	pthread_attr_destroy(&huge);
+	pthread_attr_destroy(&saved);
+
+	assert_null(c);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(atomic_load(&j.calls), 0);
+	assert_int_equal(sf__group_flights(g), 0);
+	assert_int_equal(sf__group_holds(g), 1);
+	/* The key is free: the next caller runs fn. */
+	c = sf_do_async(g, "key", fn_job, &j);
+	assert_non_null(c);
+	r = sf_call_wait(c, -1);
+	assert_string_equal(sf_result_value(r), "v");
+	sf_result_release(r);
+	sf_call_release(c);
+	sf_group_free(g);
+}
+
 /* ---- 7. abandonment ------------------------------------------------------ */
 
 /* fn for the abandonment tests: reports what it sees of cancellation. */
@@ -1218,6 +1259,7 @@ main(void)
 		cmocka_unit_test_setup(test_forget_unshared, setup),
 		cmocka_unit_test_setup(test_async, setup),
 		cmocka_unit_test_setup(test_async_fd_after_done, setup),
+		cmocka_unit_test_setup(test_async_thread_failure, setup),
 		cmocka_unit_test_setup(test_abandon, setup),
 		cmocka_unit_test_setup(test_abandon_two_handles, setup),
 		cmocka_unit_test_setup(test_abandon_joiner_keeps_flight, setup),
