@@ -29,8 +29,8 @@
  * result or handle, plus the async worker while it runs.  A group is freed
  * by its last hold: the user's (given back by sf_group_free), each
  * unreleased sf_call, each running async worker.  sf_do callers do not take
- * holds: the caller of sf_group_free promises none is running.  This keeps the
- * shared counter off sf_do's path.
+ * holds: the caller of sf_group_free promises none is running.  This keeps
+ * the shared counter off sf_do's path.
  */
 #include "singleflight.h"
 
@@ -48,7 +48,7 @@
 #include <sys/random.h>
 #include <sys/syscall.h>
 
-#define NSHARDS      64u     /* power of two; enough that 2x cores rarely collide */
+#define NSHARDS      64u     /* power of two; threads rarely meet on one */
 #define SHARD_BITS   6
 #define MIN_BUCKETS  8u      /* power of two */
 #define SPIN_LIMIT   128     /* polls of state before sleeping on the futex */
@@ -478,7 +478,8 @@ abort_flight(void *p)
  */
 #if defined(__has_attribute)
 #if __has_attribute(no_sanitize_address)
-__attribute__((no_sanitize_address, noinline))  /* inlined, it would be instrumented */
+/* noinline: inlined into sf_do, it would be instrumented after all. */
+__attribute__((no_sanitize_address, noinline))
 #endif
 #endif
 static void

@@ -32,11 +32,16 @@
  *   - The sf_ctx * given to fn belongs to the library and is valid until fn
  *     returns; so is the descriptor sf_ctx_fd returns.
  *
- * Threads and locking (see group.c for the field-by-field account)
+ * Threads and locking (group.c gives the field-by-field account)
  *   - All functions are thread-safe.  The group's keys are split across
- *     shards, each a hash table guarded by its own mutex; no lock is held
- *     while fn, value_free or any other user code runs, and none while a
- *     caller waits.
+ *     shards, each a hash table guarded by its own mutex; that mutex also
+ *     guards, for each flight in its table, the count of callers and of
+ *     interested parties (which decides abandonment).  A result's value,
+ *     error and shared flag are written once before the flight ends and
+ *     never change after; reference counts are atomic; each flight's lazily
+ *     created descriptors have their own small mutex.  No lock is held while
+ *     fn, value_free or any other user code runs, and none while a caller
+ *     waits (joiners sleep on a futex).
  *   - sf_do runs fn in the thread of the first caller.  sf_do_async runs fn
  *     in a new detached thread created for the flight, which inherits the
  *     signal mask of the thread that called sf_do_async.
@@ -101,8 +106,7 @@ sf_group  *sf_group_new(sf_free_fn value_free);  /* value_free may be NULL */
 
 /*
  * sf_group_free gives up the caller's hold on g and returns at once; g may
- * be NULL.  No sf_do, sf_do_async or sf_forget on g may be running or start
- * afterwards.  Flights started by sf_do_async that are still running
+ * be NULL.  No other function taking g may be running or start afterwards.  Flights started by sf_do_async that are still running
  * (abandoned ones, typically) finish in the background; each keeps g's
  * memory alive until its fn has returned and its value has been released,
  * and unreleased sf_call handles keep it alive too.  Results already handed
@@ -122,7 +126,10 @@ void       sf_group_free(sf_group *g);
  */
 sf_result *sf_do(sf_group *g, const char *key, sf_fn fn, void *arg);
 
-/* sf_result_value returns the value fn stored; owned by r, valid until r's last release. */
+/*
+ * sf_result_value returns the value fn stored: owned by r, valid until the
+ * last release of r.
+ */
 void      *sf_result_value(const sf_result *r);
 
 /* sf_result_err returns fn's return value, or SF_EABORTED. */
@@ -156,8 +163,9 @@ sf_call   *sf_do_async(sf_group *g, const char *key, sf_fn fn, void *arg);
  * sf_call_fd returns a descriptor that becomes readable (POLLIN) once the
  * result is ready and stays readable; never read from it or close it.  It
  * is created on the first request (close-on-exec, non-blocking), belongs to
- * the flight and stays open until c is released.  Returns -1 with errno
- * (EMFILE, ENFILE, ENOMEM) if it cannot be created.
+ * the flight (handles of one flight may get the same one) and is valid until
+ * c is released.  Returns -1 with errno (EINVAL if c is NULL; EMFILE,
+ * ENFILE, ENOMEM) if it cannot be created.
  */
 int        sf_call_fd(const sf_call *c);          /* readable once the result is ready */
 

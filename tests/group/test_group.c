@@ -425,7 +425,7 @@ test_forget(void **state)
 	sf_group_free(g);
 }
 
-/* A flight forgets its own key from inside fn; the next call is a new flight. */
+/* fn forgets its own key; the next call is a new flight. */
 static int
 fn_forget_self(sf_ctx *ctx, void *arg, void **value)
 {
@@ -775,7 +775,7 @@ test_abandon_two_handles(void **state)
 	sf_group_free(g);
 }
 
-/* tailscale 18919: an async joiner that came before the abandonment keeps it. */
+/* tailscale 18919: an async joiner that came before abandonment keeps it. */
 static void
 test_abandon_joiner_keeps_flight(void **state)
 {

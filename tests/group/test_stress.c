@@ -69,7 +69,7 @@ count(long *n)
 	pthread_mutex_unlock(&mu);
 }
 
-/* The library's notification (a hold on the group given back) wakes the end wait. */
+/* The library's notification (a group hold given back) wakes the end wait. */
 static void
 notified(void)
 {
