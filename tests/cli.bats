@@ -273,7 +273,10 @@ exec_failure_racing_joiner() {
 	local path=$1 want=$2 err=$3
 	strace -f -qq -o /dev/null -e trace=execve -e inject=execve:delay_enter=1000 \
 		-P "$path" true 2>/dev/null || skip "strace cannot trace here"
-	(exec env --default-signal=INT,QUIT,PIPE,TERM strace -f -qq -o /dev/null -P "$path" \
+	# (LeakSanitizer cannot run under ptrace: off for a sanitizer build)
+	(exec env --default-signal=INT,QUIT,PIPE,TERM \
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -qq -o /dev/null -P "$path" \
 		-e trace=execve -e inject=execve:delay_enter=2000000 \
 		"$SFEXEC" -v -k ef -- "$path") </dev/null >"$T/A.out" 2>"$T/A.err" 3>&- &
 	PIDS[A]=$!
