@@ -452,3 +452,19 @@ exec_failure_racing_joiner() {
 	assert_file_is "$T/run.out" $'o\n'
 	assert_file_is "$T/run.err" $'e\n'
 }
+
+@test "started with stdin, stdout or stderr closed: still works" {
+	local rc=0
+	timeout -s KILL 20 "$SFEXEC" -k c0 -- "$FC" stdin out 'ok\n' <&- >"$T/out" 2>"$T/err" 3>&- || rc=$?
+	assert_equal 0 "$rc" "exit status with stdin closed"
+	assert_file_is "$T/out" $'ok\n'
+	assert_empty "$T/err"
+	rc=0
+	timeout -s KILL 20 "$SFEXEC" -k c1 -- "$FC" out 'x\n' err 'e\n' exit 3 </dev/null >&- 2>"$T/err" 3>&- || rc=$?
+	assert_equal 3 "$rc" "exit status with stdout closed"
+	assert_file_is "$T/err" $'e\n'
+	rc=0
+	timeout -s KILL 20 "$SFEXEC" -k c2 -- "$FC" out 'x\n' err 'e\n' exit 4 </dev/null >"$T/out" 2>&- 3>&- || rc=$?
+	assert_equal 4 "$rc" "exit status with stderr closed"
+	assert_file_is "$T/out" $'x\n'
+}

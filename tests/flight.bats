@@ -266,3 +266,51 @@ load helpers
 	reap A; reap B
 	assert_count "$T/count" 2
 }
+
+@test "a stalled reader does not hold up the others" {
+	head -c 4000000 /dev/urandom >"$T/big"
+	spawn A -v -k stall -- "$FC" count "$T/count" gate "$T/gate" cat "$T/big" out 'end\n'
+	wait_attached 10 A
+	mkfifo "$T/bfifo"
+	# B's stdout is a pipe nobody reads until gate2
+	("$TOOLS/wait-file" "$T/gate2" 30 && exec cat) <"$T/bfifo" >"$T/B.out" 3>&- &
+	echo $! >>"$T/.pids"
+	(exec env --default-signal=INT,QUIT,PIPE,TERM "$SFEXEC" -v -k stall -- true) \
+		</dev/null >"$T/bfifo" 2>"$T/B.err" 3>&- &
+	PIDS[B]=$!
+	echo $! >>"$T/.pids"
+	wait_attached 10 B
+	touch "$T/gate"
+	reap A 30
+	assert_rc A 0
+	{ cat "$T/big"; printf 'end\n'; } >"$T/expected"
+	assert_same_bytes "$T/expected" "$T/A.out"
+	alive "${PIDS[B]}" || fail "B finished although its reader never read"
+	# a new invocation after the command ended is a new flight even while
+	# B is still draining the old one
+	sfrun -v -k stall -- "$FC" count "$T/count" out 'second\n'
+	assert_status 0
+	assert_file_is "$T/run.out" $'second\n'
+	touch "$T/gate2"
+	reap B 30
+	assert_rc B 0
+	assert_same_bytes "$T/expected" "$T/B.out"
+	assert_count "$T/count" 2
+}
+
+@test "invocations racing the ends of flights all get one complete result" {
+	local i names=()
+	for i in $(seq 1 60); do
+		spawn "r$i" -k race -- "$FC" count "$T/count" out 'hello\n' err 'e\n' exit 3
+		names+=("r$i")
+	done
+	for i in "${names[@]}"; do
+		reap "$i" 30
+		assert_rc "$i" 3
+		assert_file_is "$T/$i.out" $'hello\n'
+		assert_file_is "$T/$i.err" $'e\n'
+	done
+	local n
+	n=$(lines_in "$T/count")
+	((n >= 1 && n <= 60)) || fail "executions: $n"
+}

@@ -139,6 +139,14 @@ refused() {
 	[[ ! -e $T/victim ]] || fail "the symlink was followed"
 }
 
+@test "refused: a socket path that does not fit sun_path (no truncation)" {
+	local d
+	d=$T/$(printf 'd%.0s' {1..100})
+	refused -d "$d" -k K -- touch "$T/ran"
+	[[ $stderr == *"$d"* ]] || fail "message does not name the path: $stderr"
+	[[ -z $(find "$T" -type s) ]] || fail "a socket was created: $(find "$T" -type s)"
+}
+
 # ---- names --------------------------------------------------------------------
 
 @test "names are hashed: a key with '/' and '..' makes only H.lock and H.sock" {
