@@ -190,6 +190,29 @@ refused() {
 	done
 }
 
+# no_open_files_in DIR: no process holds a file in DIR open.
+no_open_files_in() {
+	[[ -z $(find /proc/[0-9]*/fd -maxdepth 1 -lname "$1/*" 2>/dev/null) ]]
+}
+
+@test "output is spooled to unnamed files in DIR, released when the last reader exits" {
+	spawn A -v -k spool -- "$FC" out 'to stdout\n' err 'to stderr\n' gate "$T/gate"
+	wait_attached 10 A
+	wait_for 10 file_has "$T/A.out" 'to stdout'
+	wait_for 10 file_has "$T/A.err" 'to stderr'
+	local r spools
+	r=$(runner_of A)
+	spools=$(find "/proc/$r/fd" -maxdepth 1 -lname "$SFEXEC_DIR/*(deleted)" -printf '%l\n' 2>/dev/null | sort -u)
+	[[ -n $spools ]] || fail "the runner has no unnamed file open in $SFEXEC_DIR:" \
+		"$(ls -l "/proc/$r/fd" 2>&1)"
+	assert_equal "$(keyhash spool).lock $(keyhash spool).sock" \
+		"$(ls -A "$SFEXEC_DIR" | sort | tr '\n' ' ' | sed 's/ $//')" "names in the runtime dir"
+	touch "$T/gate"
+	reap A
+	assert_rc A 0
+	wait_for 5 no_open_files_in "$SFEXEC_DIR"
+}
+
 # ---- descriptors ------------------------------------------------------------------
 
 @test "the command inherits only fds 0, 1, 2 (with joiners attached)" {
