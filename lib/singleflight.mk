@@ -43,7 +43,13 @@ $(O)/libsingleflight.so: $(O)/$(SF_SONAME)
 SF_GROUP_TESTS = $(patsubst tests/group/%.c,$(O)/tests/group/%,$(wildcard tests/group/test_*.c))
 SF_EXAMPLE     = $(O)/tests/examples/slow_lookup
 
-$(O)/tests/group/%: tests/group/%.c $(wildcard tests/group/*.h) lib/singleflight.h $(O)/libsingleflight.a
+sf-check-cmocka:
+	@echo '#include <cmocka.h>' | $(CC) -E -x c - >/dev/null 2>&1 || { \
+	    echo "make: cmocka is not installed: run 'apt-get install libcmocka-dev' (Debian/Ubuntu)" >&2; \
+	    exit 1; }
+
+$(O)/tests/group/%: tests/group/%.c $(wildcard tests/group/*.h) lib/singleflight.h \
+                    $(O)/libsingleflight.a | sf-check-cmocka
 	@mkdir -p $(@D)
 	$(CC) $(SF_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(O)/libsingleflight.a -lcmocka $(LDLIBS)
@@ -121,4 +127,4 @@ uninstall-singleflight:
 	for f in $(SF_MANLINKS); do rm -f $(DESTDIR)$(MANDIR)/man3/$$f.3; done
 
 .PHONY: check-singleflight check-singleflight-tsan bench-singleflight \
-        install-singleflight uninstall-singleflight
+        install-singleflight uninstall-singleflight sf-check-cmocka
