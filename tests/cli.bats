@@ -190,10 +190,12 @@ usage_error_like() {
 	run --separate-stderr "$SFEXEC" --help
 	assert_status 0
 	assert_equal "" "$stderr" "stderr"
-	local opt
+	local opt re
 	for opt in -k --key -d --dir -n --no-wait -w --wait-timeout --grace \
 		-v --verbose -q --quiet -h --help -V --version; do
-		[[ $output == *"$opt"* ]] || fail "--help does not mention $opt"
+		# a whole word: "-k" inside "--key" does not count
+		re="(^|[^-[:alnum:]])$opt([^-[:alnum:]]|\$)"
+		[[ $output =~ $re ]] || fail "--help does not mention $opt"
 	done
 	assert_match 'sfexec' "${lines[0]}" "first line"
 	assert_match 'COMMAND' "$output" "help text"

@@ -109,6 +109,7 @@ refused() {
 }
 
 @test "refused: runtime dir owned by another user (chown 65534)" {
+	((EUID == 0)) || skip "needs root"
 	mkdir -m 0700 "$SFEXEC_DIR"
 	chown 65534 "$SFEXEC_DIR"
 	refused -k K -- touch "$T/ran"
@@ -243,6 +244,7 @@ no_open_files_in() {
 # ---- peer credentials ---------------------------------------------------------------
 
 @test "SO_PEERCRED: a connection from another uid is dropped; the flight is unharmed" {
+	((EUID == 0)) || skip "needs root"
 	# a runtime dir whose path uid 65534 can traverse (bats' tmp dir is 0700)
 	PEERDIR=$(mktemp -d /tmp/sfexec-bats-peer.XXXXXX)
 	export SFEXEC_DIR=$PEERDIR/rt
@@ -283,6 +285,7 @@ no_open_files_in() {
 }
 
 @test "the client refuses a flight owner of another uid (socket owned by uid N)" {
+	((EUID == 0)) || skip "needs root"
 	mkdir -m 0700 "$SFEXEC_DIR"
 	local h
 	h=$(keyhash fake)
