@@ -69,7 +69,7 @@ refused() {
 	XDG_RUNTIME_DIR= sfrun -k "$key" -- "$FC" out 'ok\n'
 	local st=$status found=0
 	[[ -f $d/$h.lock ]] || found=1
-	rm -f "$d/$h.lock"
+	rm -f "$d/$h.lock" "$d/$h.sock"
 	((existed)) || rmdir "$d" 2>/dev/null || true
 	status=$st
 	assert_status 0
@@ -78,7 +78,7 @@ refused() {
 	sfrun -k "$key-unset" -- "$FC" out 'ok\n'
 	st=$status found=0
 	[[ -f $d/$h.lock ]] || found=1
-	rm -f "$d/$h.lock"
+	rm -f "$d/$h.lock" "$d/$h.sock"
 	((existed)) || rmdir "$d" 2>/dev/null || true
 	status=$st
 	assert_status 0
