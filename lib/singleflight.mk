@@ -92,7 +92,7 @@ $(SF_BENCH): tests/bench/singleflight/bench.c lib/singleflight.h $(O)/libsinglef
 	    $(O)/libsingleflight.a $(LDLIBS)
 
 bench-singleflight: $(SF_BENCH)
-	tests/bench/singleflight/run $(SF_BENCH) $(abspath $(O))/gocache
+	tests/bench/singleflight/run $(SF_BENCH) $(abspath $(O))/bench-singleflight
 
 # ---- install ---------------------------------------------------------------
 # singleflight.pc is written at install time so that it always names the
