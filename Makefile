@@ -94,6 +94,10 @@ check:
 
 check-all: check-unit check-fuzz-corpus check-cli check-valgrind check-singleflight
 
+# Long fault tests (chaos rounds, soak): not in check, run by CI.
+check-long: $(O)/sfexec
+	SFEXEC=$(abspath $(O)/sfexec) $(BATS) tests/long/
+
 # The whole suite again with AddressSanitizer and UBSan.
 check-sanitize:
 	$(MAKE) --no-print-directory check SANITIZE=address,undefined
@@ -170,4 +174,4 @@ uninstall: uninstall-singleflight
 clean:
 	rm -rf build
 
-.PHONY: all check check-deps check-unit check-cli check-all check-sanitize check-valgrind check-fuzz-corpus fuzz demo bench install uninstall clean
+.PHONY: all check check-deps check-unit check-cli check-all check-long check-sanitize check-valgrind check-fuzz-corpus fuzz demo bench install uninstall clean
