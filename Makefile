@@ -92,7 +92,12 @@ check:
 	 echo "check: $$((pass - skip)) passed, $$fail failed, $$skip skipped"; \
 	 exit $$(cat $(O)/check.status)
 
-check-all: check-unit check-fuzz-corpus check-cli check-valgrind check-singleflight
+check-all: check-unit check-fuzz-corpus check-cli check-valgrind check-singleflight check-man
+
+check-man:
+	@if command -v mandoc >/dev/null 2>&1; then \
+	    mandoc -T lint -W warning man/sfexec.1 man/singleflight.3 && echo "ok - mandoc -T lint man/*"; \
+	else echo "ok - mandoc -T lint # skip: mandoc is not installed"; fi
 
 # Long fault tests (chaos rounds, soak): not in check, run by CI.
 check-long: $(O)/sfexec
@@ -174,4 +179,4 @@ uninstall: uninstall-singleflight
 clean:
 	rm -rf build
 
-.PHONY: all check check-deps check-unit check-cli check-all check-long check-sanitize check-valgrind check-fuzz-corpus fuzz demo bench install uninstall clean
+.PHONY: all check check-deps check-unit check-cli check-all check-man check-long check-sanitize check-valgrind check-fuzz-corpus fuzz demo bench install uninstall clean
