@@ -114,6 +114,11 @@ fill(sf_flight *f)
 	while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;
+	/* A descriptor that could not be installed (RLIMIT_NOFILE) is lost,
+	 * and the kernel says so with MSG_CTRUNC.  The bytes are consumed, so
+	 * this is final; it is our limit, not the runner's fault. */
+	if (mh.msg_flags & MSG_CTRUNC)
+		extra = 2;
 	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -131,7 +136,7 @@ fill(sf_flight *f)
 		}
 	}
 	if (extra) {
-		errno = EPROTO;
+		errno = extra == 2 ? EMFILE : EPROTO;
 		return -1;
 	}
 	f->inlen += (size_t)n;
@@ -183,6 +188,9 @@ sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
 			goto fail;
 		}
 		n = fill(f);
+		if (n == -1 && errno == EMFILE)
+			snprintf(cause, causelen, "cannot receive the output spool: %s",
+			    strerror(EMFILE));
 		if (n <= 0) {
 			saved = n == 0 ? ECONNRESET : errno;
 			goto fail;
@@ -302,6 +310,10 @@ sf_flight_stream(sf_flight *f, int out, int err, long timeout_ms,
 		n = r == -1 ? -1 : fill(f);
 		if (n == -1 && errno == EPROTO)
 			goto garbled;
+		if (n == -1 && errno == EMFILE) {
+			snprintf(cause, causelen, "cannot receive the output spool");
+			return -1;
+		}
 		if (n > 0)
 			continue;
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))

@@ -194,6 +194,13 @@ sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen)
 			return f;
 		if (errno != ECONNRESET)
 			return NULL;
+		if (role == SF_STARTED) {
+			/* Our own runner hung up before WELCOME: it died at
+			 * once, and another would too.  Do not fork a herd. */
+			snprintf(cause, causelen, "the flight's runner exited at start");
+			errno = ECHILD;
+			return NULL;
+		}
 	}
 	snprintf(cause, causelen, "could not attach to a flight after %d tries", MAX_TRIES);
 	errno = EAGAIN;

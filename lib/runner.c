@@ -558,13 +558,28 @@ pending(const struct runner *r)
 	return n;
 }
 
+/* Make room under a flood: drop the connection that has waited longest
+ * for its HELLO, so silent peers cannot keep an honest joiner queued. */
+static void
+evict_oldest_pending(struct runner *r)
+{
+	size_t i, oldest = r->nc;
+
+	for (i = 0; i < r->nc; i++)
+		if (r->c[i]->fd != -1 && r->c[i]->state == C_HELLO &&
+		    (oldest == r->nc || r->c[i]->deadline < r->c[oldest]->deadline))
+			oldest = i;
+	if (oldest < r->nc)
+		drop(r, oldest);
+}
+
 static void
 accept_all(struct runner *r)
 {
-	size_t waiting = pending(r);
+	size_t waiting = pending(r), turns;
 	int fd;
 
-	while (waiting < MAX_PENDING) {
+	for (turns = 0; turns < 4 * MAX_PENDING; turns++) {
 		fd = accept4(r->listenfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -576,10 +591,21 @@ accept_all(struct runner *r)
 				r->accept_paused = true;  /* until a client leaves */
 			return;
 		}
-		waiting++;
 		/* Another user may neither join nor speak to a flight. */
-		if (!peer_is_us(fd) || r->abandoned || add_client(r, fd) == -1)
+		if (!peer_is_us(fd) || r->abandoned || add_client(r, fd) == -1) {
 			close(fd);
+			continue;
+		}
+		/* An honest joiner sent HELLO right after connecting: it is
+		 * usually here already, and then it is welcomed at once. */
+		if (client_input(r, r->c[r->nc - 1]) == -1) {
+			drop(r, r->nc - 1);
+			continue;
+		}
+		if (r->c[r->nc - 1]->state == C_HELLO && ++waiting > MAX_PENDING) {
+			evict_oldest_pending(r);
+			waiting--;
+		}
 	}
 }
 
@@ -750,8 +776,8 @@ loop(struct runner *r)
 		next = LLONG_MAX;
 		n = 0;
 		p[n++] = (struct pollfd){ .fd = r->sigpipe[0], .events = POLLIN };
-		p[n++] = (struct pollfd){ .fd = !r->accept_paused &&
-		    pending(r) < MAX_PENDING ? r->listenfd : -1, .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = r->accept_paused ? -1 : r->listenfd,
+		    .events = POLLIN };
 		for (s = 0; s < 2; s++) {
 			int fd = r->pipes[s];
 			if (fd != -1 && r->next_read[s] > now) {
@@ -840,6 +866,40 @@ install_handlers(int *fds)
 	}
 }
 
+/*
+ * The runner could not even set itself up (no descriptor for /dev/null or
+ * its self-pipe, no memory).  It tells the starter why, in the frames it
+ * would have sent anyway, and leaves; the starter reports the cause instead
+ * of taking the closed socket for the end of a flight.
+ */
+static void __attribute__((noreturn))
+early_fail(const struct sf_runner_args *a, const char *what)
+{
+	uint8_t buf[2 * SF_PROTO_MAX_FRAME];
+	struct sf_msg m;
+	size_t len, n;
+	int e = errno;
+	ssize_t w;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_WELCOME;
+	m.u.welcome.version = SF_PROTO_VERSION;
+	m.u.welcome.runner = (uint32_t)getpid();
+	len = (size_t)sf_proto_encode(&m, buf, sizeof(buf));
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_EXIT;
+	m.u.exit.how = SF_END_FAILED;
+	m.u.exit.err = e;
+	n = strlen(what);
+	memcpy(m.u.exit.name, what, n);
+	m.u.exit.namelen = (uint8_t)n;
+	len += (size_t)sf_proto_encode(&m, buf + len, sizeof(buf) - len);
+	for (n = 0; n < len; n += (size_t)w)
+		if ((w = send(a->starterfd, buf + n, len - n, MSG_NOSIGNAL)) <= 0)
+			break;
+	_exit(125);
+}
+
 static void __attribute__((noreturn))
 runner_main(const struct sf_runner_args *a)
 {
@@ -864,7 +924,7 @@ runner_main(const struct sf_runner_args *a)
 	close_others(keep, 3);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull == -1)
-		_exit(125);
+		early_fail(a, "runner: /dev/null");
 	/* Never hold the starter's stdout or stderr: a pipe reader waiting
 	 * for end of file must not wait for the runner. */
 	dup2(devnull, 1);
@@ -878,21 +938,23 @@ runner_main(const struct sf_runner_args *a)
 	if (getsockopt(a->starterfd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == 0)
 		r.starter = cr.pid;
 	if (pipe2(r.sigpipe, O_CLOEXEC | O_NONBLOCK) == -1)
-		_exit(125);
+		early_fail(a, "runner: self-pipe");
+	if (add_client(&r, a->starterfd) == -1)
+		early_fail(a, "runner");
 	install_handlers(r.sigpipe);
 	r.lockfd = openat(a->dirfd, a->lockname, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	set_nonblock(a->listenfd);
 	set_nonblock(a->starterfd);
-	add_client(&r, a->starterfd);
 
+	if (start_command(&r) == -1)
+		r.reaped = true;    /* nothing runs; clients are told why */
 	/* Two descriptors per stream held back for its spool and reader, which
-	 * are made only on the stream's first byte. */
+	 * are made only on the stream's first byte (after the command's pipe
+	 * ends are closed, so the runner's peak stays low). */
 	r.reserve[0][0] = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
 	r.reserve[0][1] = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
 	r.reserve[1][0] = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
 	r.reserve[1][1] = fcntl(devnull, F_DUPFD_CLOEXEC, 3);
-	if (start_command(&r) == -1)
-		r.reaped = true;    /* nothing runs; clients are told why */
 	/* The command has its stdin; the runner lets go of it and of the
 	 * working directory (so it never holds a file system busy). */
 	dup2(devnull, 0);
