@@ -307,3 +307,51 @@ pg_gone() {
 
 # file_mode PATH: octal mode, 4 digits.
 file_mode() { stat -c %04a "$1"; }
+
+# ---- added for tests/faults.bats and tests/long/ (issue 4) -------------------
+
+# sock_of KEY / lock_of KEY: the key's socket and lock in $SFEXEC_DIR.
+sock_of() { echo "$SFEXEC_DIR/$(keyhash "$1").sock"; }
+lock_of() { echo "$SFEXEC_DIR/$(keyhash "$1").lock"; }
+
+# vmrss_kb PID: resident memory of PID in KiB (VmRSS of /proc/PID/status).
+vmrss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
+
+# fd_count PID: number of descriptors PID has open.
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
+# listen_queue SOCKET: connections waiting in the listen queue of the Unix
+# socket bound at SOCKET, not yet accepted (ss's Recv-Q); 0 if none listens.
+listen_queue() {
+	ss -xlH 2>/dev/null | awk -v p="$1" '$5 == p { n = $3 } END { print n + 0 }'
+}
+
+# spawn_limited "LIMITS" NAME ARGS...: like spawn, but the invocation runs
+# under `ulimit LIMITS` (e.g. "-n 20") with only descriptors 0, 1 and 2 open;
+# the test's shell keeps its limits.
+spawn_limited() {
+	local lim=$1 name=$2
+	shift 2
+	env --default-signal=INT,QUIT,PIPE,TERM "$TOOLS/limit" "$lim" "$SFEXEC" "$@" \
+		</dev/null >"$T/$name.out" 2>"$T/$name.err" 3>&- 6>&- 7>&- 8>&- 9>&- &
+	PIDS[$name]=$!
+	echo $! >>"$T/.pids"
+}
+
+# bg NAME COMMAND...: run a helper (not sfexec) in the background with its
+# stdout and stderr in $T/NAME.out and $T/NAME.err; killed in teardown.
+bg() {
+	local name=$1
+	shift
+	"$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" 3>&- 6>&- 7>&- 8>&- 9>&- &
+	PIDS[$name]=$!
+	echo $! >>"$T/.pids"
+}
+
+# assert_prefix_of FULL FILE: FILE is the first $(size of FILE) bytes of FULL.
+assert_prefix_of() {
+	local n
+	n=$(stat -c %s "$2")
+	cmp -s -n "$n" "$1" "$2" && (($(stat -c %s "$1") >= n)) || fail \
+		"$2 ($n bytes) is not a prefix of $1" "$(cmp -n "$n" "$1" "$2" 2>&1)"
+}
