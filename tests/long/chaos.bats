@@ -1,0 +1,178 @@
+#!/usr/bin/env bats
+# Chaos (issue 4, item 1): 50 invocations of one key while the command
+# streams 10 MiB with pauses; a random 20 of them, the starter always among
+# them, are SIGKILLed at random moments.  Every survivor gets the whole
+# output byte for byte (SHA-256) and the command's status; the command runs
+# once.  20 rounds.  Long: run with `make check-long`, not in `make check`.
+#
+# Replay: the seed is printed at the start and again when a round fails;
+#   SFEXEC_CHAOS_SEED=N bats tests/long/chaos.bats      all rounds, same choices
+#   SFEXEC_CHAOS_SEED=N SFEXEC_CHAOS_ROUND=R ...         round R alone
+# (SFEXEC_CHAOS_ROUNDS=K runs K rounds.)  The choices -- who joins when, who
+# is killed at which point of the stream, the exit status -- are the same on
+# a replay; the scheduling around them is the machine's.
+
+bats_require_minimum_version 1.5.0
+
+# helpers.bash finds build/ and tools/ from the test's directory: load it as
+# if this file were in tests/.
+LONG_DIR=$BATS_TEST_DIRNAME
+BATS_TEST_DIRNAME=$(cd "$LONG_DIR/.." && pwd)
+load helpers
+BATS_TEST_DIRNAME=$LONG_DIR
+
+NCHUNK=40           # chunks of the stream
+CHUNK=262144        # bytes per chunk: 10 MiB in all
+PAUSE_MS=25         # pause after each chunk
+NINV=50             # invocations per round
+NKILL=20            # of which SIGKILLed
+
+teardown() {
+	if [[ -z ${BATS_TEST_COMPLETED-} && -n ${SEED-} ]]; then
+		echo "# chaos failed in round ${ROUND-?}: replay with" \
+			"SFEXEC_CHAOS_SEED=$SEED SFEXEC_CHAOS_ROUND=${ROUND-1}" >&3
+	fi
+	common_teardown
+	return 0
+}
+
+# chaos_spawn NAME: one invocation of the round's flight (NAME is rR/X); its
+# stdout goes straight into sha256sum ($T/NAME.sum), its stderr to $T/NAME.err.
+chaos_spawn() {
+	local d=$D name=$1
+	(exec env --default-signal=INT,QUIT,PIPE,TERM "$SFEXEC" -v -k chaos -- \
+		"$TOOLS/streamer" -c "$d/count" -g "$d/cmd.pgid" -p "$d/progress" \
+		-G "1:$d/g1" -G "$MID:$d/g2" -e "$STATUS" "$T/data" "$CHUNK" "$PAUSE_MS") \
+		</dev/null > >(exec sha256sum >"$T/$name.sum") 2>"$T/$name.err" 3>&- 6>&- 7>&- 8>&- 9>&- &
+	PIDS[$name]=$!
+	echo $! >>"$T/.pids"
+}
+
+progress() {
+	local p=0
+	[[ -f $D/progress ]] && read -r p <"$D/progress"
+	echo "${p:-0}"
+}
+
+# attached_or_gone NAME...: each has printed its -v line or is dead.
+attached_or_gone() {
+	local n
+	for n; do
+		attached "$n" || ! alive "${PIDS[$n]}" || return 1
+	done
+}
+
+# chaos_round R: one round, its choices drawn from RANDOM (seeded by the caller).
+chaos_round() {
+	local r=$1 i n p names=() early=() late=() victims=()
+	D=$T/r$r
+	mkdir "$D"
+	STATUS=$((RANDOM % 100))
+	MID=$((10 + RANDOM % 20))           # g2 holds the stream before chunk MID
+	local nearly=$((20 + RANDOM % 21))  # joiners there before the stream starts
+	declare -A spawn_at=() kill_at=() spawned=() killed=()
+	local s=r$r/S
+	names=("$s")
+	for ((i = 1; i <= nearly; i++)); do early+=("r$r/e$i"); done
+	for ((i = 1; i < NINV - nearly; i++)); do
+		late+=("r$r/l$i")
+		spawn_at[r$r/l$i]=$((1 + RANDOM % (MID - 1)))
+	done
+	names+=("${early[@]}" "${late[@]}")
+	# the victims: the starter, and 19 others drawn without replacement
+	local pool=("${names[@]:1}") k
+	victims=("$s")
+	while ((${#victims[@]} < NKILL)); do
+		k=$((RANDOM % ${#pool[@]}))
+		victims+=("${pool[k]}")
+		pool=("${pool[@]:0:k}" "${pool[@]:k+1}")
+	done
+	for n in "${victims[@]}"; do
+		p=${spawn_at[$n]-0}
+		kill_at[$n]=$((p + RANDOM % (NCHUNK + 1 - p)))
+	done
+	echo "# round $r: status $STATUS, g2 at chunk $MID, $nearly early joiners;" \
+		"kills at $(for n in "${victims[@]}"; do printf '%s@%s ' "${n#*/}" "${kill_at[$n]}"; done)" >>"$T/rounds.log"
+
+	chaos_spawn "$s"
+	wait_attached 10 "$s"
+	assert_started "$s"
+	for n in "${early[@]}"; do chaos_spawn "$n"; done
+	wait_for 30 attached_or_gone "${early[@]}"
+	# go through the stream: spawn the late joiners, kill the victims, each
+	# once the stream is at its point; open g1 at once, g2 once every late
+	# joiner is in
+	local g2=0 deadline=$(($(now_ms) + 60000)) done
+	touch "$D/g1"
+	while :; do
+		p=$(progress)
+		for n in "${late[@]}"; do
+			if [[ -z ${spawned[$n]-} ]] && ((spawn_at[$n] <= p)); then
+				chaos_spawn "$n"
+				spawned[$n]=1
+			fi
+		done
+		for n in "${victims[@]}"; do
+			if [[ -z ${killed[$n]-} && -n ${PIDS[$n]-} ]] && ((kill_at[$n] <= p)); then
+				kill -KILL "${PIDS[$n]}" 2>/dev/null ||
+					echo "# round $r: ${n#*/} had already exited at chunk $p" >>"$T/rounds.log"
+				killed[$n]=1
+			fi
+		done
+		if ((!g2 && ${#spawned[@]} == ${#late[@]})) && attached_or_gone "${late[@]}"; then
+			touch "$D/g2"
+			g2=1
+		fi
+		((${#killed[@]} == NKILL && g2)) && break
+		(($(now_ms) < deadline)) || fail "round $r: stuck at chunk $p of $NCHUNK"
+		sleep 0.01
+	done
+
+	local sum vict=" ${victims[*]} " late_finish=0 runner pg
+	runner=$(runner_of "$s")
+	for n in "${names[@]}"; do
+		reap "$n" 60
+		wait_for 10 test -s "$T/$n.sum"
+		if [[ $vict == *" $n "* && ${RC[$n]} == 137 ]]; then
+			continue
+		fi
+		# a survivor -- or a victim that had finished before its kill landed
+		if [[ $vict == *" $n "* ]]; then
+			late_finish=$((late_finish + 1))
+			echo "# round $r: ${n#*/} finished before its kill (status ${RC[$n]})" >>"$T/rounds.log"
+		fi
+		assert_rc "$n" "$STATUS"
+		read -r sum _ <"$T/$n.sum"
+		assert_equal "$DATA_SUM" "$sum" "round $r: SHA-256 of $n's stdout"
+		tail -n +2 "$T/$n.err" >"$T/$n.rest"
+		assert_same_bytes "$T/expected.err" "$T/$n.rest"
+	done
+	assert_count "$D/count" 1
+	read -r pg <"$D/cmd.pgid"
+	wait_for 10 pg_gone "$pg"
+	wait_for 10 not_alive "$runner"
+	wait_for 5 test ! -e "$(sock_of chaos)"
+	assert_equal "$(keyhash chaos).lock" "$(ls -A "$SFEXEC_DIR")" "round $r: runtime dir contents"
+	echo "# round $r: $((NINV - NKILL + late_finish)) got everything, $((NKILL - late_finish)) killed" >>"$T/rounds.log"
+	rm -rf "$D"
+	for n in "${names[@]}"; do unset "PIDS[$n]" "RC[$n]"; done
+}
+
+@test "chaos: 50 invocations, 10 MiB streamed, 20 SIGKILLed (the starter too) at random points, 20 rounds" {
+	SEED=${SFEXEC_CHAOS_SEED:-$(((RANDOM << 15 | RANDOM) % 1000000))}
+	local rounds=${SFEXEC_CHAOS_ROUNDS:-20} first=1 r t0
+	if [[ -n ${SFEXEC_CHAOS_ROUND-} ]]; then
+		first=$SFEXEC_CHAOS_ROUND
+		rounds=$SFEXEC_CHAOS_ROUND
+	fi
+	echo "# chaos seed $SEED (replay: SFEXEC_CHAOS_SEED=$SEED)" >&3
+	head -c $((NCHUNK * CHUNK)) /dev/urandom >"$T/data"
+	read -r DATA_SUM _ < <(sha256sum "$T/data")
+	for ((r = 0; r < NCHUNK; r++)); do echo "chunk $r"; done >"$T/expected.err"
+	t0=$(now_ms)
+	for ((ROUND = first; ROUND <= rounds; ROUND++)); do
+		RANDOM=$((SEED * 100 + ROUND))
+		chaos_round "$ROUND"
+	done
+	echo "# $((rounds - first + 1)) rounds in $(($(now_ms) - t0)) ms" >&3
+}
