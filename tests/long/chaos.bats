@@ -23,7 +23,7 @@ BATS_TEST_DIRNAME=$LONG_DIR
 
 NCHUNK=40           # chunks of the stream
 CHUNK=262144        # bytes per chunk: 10 MiB in all
-PAUSE_MS=25         # pause after each chunk
+PAUSE_MS=10         # pause after each chunk (and it waits for the test)
 NINV=50             # invocations per round
 NKILL=20            # of which SIGKILLed
 
@@ -38,39 +38,47 @@ teardown() {
 
 # chaos_spawn NAME: one invocation of the round's flight (NAME is rR/X); its
 # stdout goes straight into sha256sum ($T/NAME.sum), its stderr to $T/NAME.err.
+# The command streams step by step: piece I only once $D/go.I exists.
 chaos_spawn() {
-	local d=$D name=$1
+	local name=$1
 	(exec env --default-signal=INT,QUIT,PIPE,TERM "$SFEXEC" -v -k chaos -- \
-		"$TOOLS/streamer" -c "$d/count" -g "$d/cmd.pgid" -p "$d/progress" \
-		-G "1:$d/g1" -G "$MID:$d/g2" -e "$STATUS" "$T/data" "$CHUNK" "$PAUSE_MS") \
+		"$TOOLS/streamer" -c "$D/count" -g "$D/cmd.pgid" -p "$D/progress" -s "$D/go" \
+		-e "$STATUS" "$T/data" "$CHUNK" "$PAUSE_MS") \
 		</dev/null > >(exec sha256sum >"$T/$name.sum") 2>"$T/$name.err" 3>&- 6>&- 7>&- 8>&- 9>&- &
 	PIDS[$name]=$!
 	echo $! >>"$T/.pids"
 }
 
-progress() {
+# at_point C: the stream has C pieces out (C = NCHUNK + 1: it is exiting).
+at_point() {
 	local p=0
 	[[ -f $D/progress ]] && read -r p <"$D/progress"
-	echo "${p:-0}"
+	((${p:-0} >= $1))
 }
 
-# attached_or_gone NAME...: each has printed its -v line or is dead.
+# attached_or_gone NAME...: each has printed its -v line, or is dead.
 attached_or_gone() {
-	local n
+	local n l
 	for n; do
-		attached "$n" || ! alive "${PIDS[$n]}" || return 1
+		l=
+		[[ -f $T/$n.err ]] && read -r l <"$T/$n.err"
+		[[ $l =~ $VLINE_STARTED || $l =~ $VLINE_JOINED ]] || ! alive "${PIDS[$n]}" || return 1
 	done
 }
 
-# chaos_round R: one round, its choices drawn from RANDOM (seeded by the caller).
+# chaos_round R: one round, its choices drawn from RANDOM (seeded by the
+# caller).  The stream has points 0 .. NCHUNK+1: at point C, C pieces are
+# out and the command waits for the test (C = NCHUNK+1: it is exiting).  At
+# each point the test spawns the late joiners and kills the victims chosen
+# for it, then lets the next piece go.
 chaos_round() {
-	local r=$1 i n p names=() early=() late=() victims=()
+	local r=$1 i n c names=() early=() late=() victims=()
 	D=$T/r$r
 	mkdir "$D"
 	STATUS=$((RANDOM % 100))
-	MID=$((10 + RANDOM % 20))           # g2 holds the stream before chunk MID
-	local nearly=$((20 + RANDOM % 21))  # joiners there before the stream starts
-	declare -A spawn_at=() kill_at=() spawned=() killed=()
+	MID=$((10 + RANDOM % 20))           # late joiners are all in before piece MID
+	local nearly=$((20 + RANDOM % 21))  # joiners there before piece 0
+	declare -A spawn_at=() kill_at=()
 	local s=r$r/S
 	names=("$s")
 	for ((i = 1; i <= nearly; i++)); do early+=("r$r/e$i"); done
@@ -79,7 +87,8 @@ chaos_round() {
 		spawn_at[r$r/l$i]=$((1 + RANDOM % (MID - 1)))
 	done
 	names+=("${early[@]}" "${late[@]}")
-	# the victims: the starter, and 19 others drawn without replacement
+	# the victims: the starter, and 19 others drawn without replacement,
+	# each killed at a point from its arrival to after the command's exit
 	local pool=("${names[@]:1}") k
 	victims=("$s")
 	while ((${#victims[@]} < NKILL)); do
@@ -88,10 +97,10 @@ chaos_round() {
 		pool=("${pool[@]:0:k}" "${pool[@]:k+1}")
 	done
 	for n in "${victims[@]}"; do
-		p=${spawn_at[$n]-0}
-		kill_at[$n]=$((p + RANDOM % (NCHUNK + 1 - p)))
+		c=${spawn_at[$n]-0}
+		kill_at[$n]=$((c + RANDOM % (NCHUNK + 2 - c)))
 	done
-	echo "# round $r: status $STATUS, g2 at chunk $MID, $nearly early joiners;" \
+	echo "# round $r: status $STATUS, late joiners in before piece $MID, $nearly early joiners;" \
 		"kills at $(for n in "${victims[@]}"; do printf '%s@%s ' "${n#*/}" "${kill_at[$n]}"; done)" >>"$T/rounds.log"
 
 	chaos_spawn "$s"
@@ -99,33 +108,18 @@ chaos_round() {
 	assert_started "$s"
 	for n in "${early[@]}"; do chaos_spawn "$n"; done
 	wait_for 30 attached_or_gone "${early[@]}"
-	# go through the stream: spawn the late joiners, kill the victims, each
-	# once the stream is at its point; open g1 at once, g2 once every late
-	# joiner is in
-	local g2=0 deadline=$(($(now_ms) + 60000)) done
-	touch "$D/g1"
-	while :; do
-		p=$(progress)
+	for ((c = 0; c <= NCHUNK + 1; c++)); do
+		wait_for 30 at_point "$c"
 		for n in "${late[@]}"; do
-			if [[ -z ${spawned[$n]-} ]] && ((spawn_at[$n] <= p)); then
-				chaos_spawn "$n"
-				spawned[$n]=1
-			fi
+			((spawn_at[$n] == c)) && chaos_spawn "$n"
 		done
 		for n in "${victims[@]}"; do
-			if [[ -z ${killed[$n]-} && -n ${PIDS[$n]-} ]] && ((kill_at[$n] <= p)); then
-				kill -KILL "${PIDS[$n]}" 2>/dev/null ||
-					echo "# round $r: ${n#*/} had already exited at chunk $p" >>"$T/rounds.log"
-				killed[$n]=1
-			fi
+			((kill_at[$n] == c)) || continue
+			kill -KILL "${PIDS[$n]}" 2>/dev/null ||
+				echo "# round $r: ${n#*/} had already exited at point $c" >>"$T/rounds.log"
 		done
-		if ((!g2 && ${#spawned[@]} == ${#late[@]})) && attached_or_gone "${late[@]}"; then
-			touch "$D/g2"
-			g2=1
-		fi
-		((${#killed[@]} == NKILL && g2)) && break
-		(($(now_ms) < deadline)) || fail "round $r: stuck at chunk $p of $NCHUNK"
-		sleep 0.01
+		((c == MID)) && wait_for 30 attached_or_gone "${late[@]}"
+		touch "$D/go.$c"
 	done
 
 	local sum vict=" ${victims[*]} " late_finish=0 runner pg
@@ -154,7 +148,7 @@ chaos_round() {
 	wait_for 5 test ! -e "$(sock_of chaos)"
 	assert_equal "$(keyhash chaos).lock" "$(ls -A "$SFEXEC_DIR")" "round $r: runtime dir contents"
 	echo "# round $r: $((NINV - NKILL + late_finish)) got everything, $((NKILL - late_finish)) killed" >>"$T/rounds.log"
-	rm -rf "$D"
+	rm -rf "$D" "$T/r$r"
 	for n in "${names[@]}"; do unset "PIDS[$n]" "RC[$n]"; done
 }
 
