@@ -526,6 +526,36 @@ flood_start() {
 	assert_count "$T/count" 1
 }
 
+@test "a joiner whose own stdout file hits ulimit -f: only it fails (153, or 125 if SIGXFSZ is ignored)" {
+	head -c 3000000 /dev/urandom >"$T/big"
+	spawn A -v -k xf -- "$FC" count "$T/count" gate "$T/gate" cat "$T/big"
+	wait_attached 10 A
+	spawn_limited "-f 1024" B -v -k xf -- true
+	# C ignores SIGXFSZ, so its write fails with EFBIG instead
+	(trap '' XFSZ; exec "$TOOLS/limit" "-f 1024" "$SFEXEC" -v -k xf -- true) \
+		</dev/null >"$T/C.out" 2>"$T/C.err" 3>&- &
+	PIDS[C]=$!
+	echo $! >>"$T/.pids"
+	spawn D -v -k xf -- true
+	wait_attached 10 B C D
+	touch "$T/gate"
+	head -c 1048576 "$T/big" >"$T/expected"
+	local n
+	for n in A B C D; do reap "$n"; done
+	assert_rc B 153
+	assert_same_bytes "$T/expected" "$T/B.out"
+	assert_err_after_vline B ''
+	assert_rc C 125
+	assert_same_bytes "$T/expected" "$T/C.out"
+	assert_err_after_vline C $'sfexec: write error on stdout: File too large\n'
+	for n in A D; do
+		assert_rc "$n" 0
+		assert_same_bytes "$T/big" "$T/$n.out"
+		assert_err_after_vline "$n" ''
+	done
+	assert_count "$T/count" 1
+}
+
 @test "a full file system under the spool: every invocation exits 125 'No space left', the space comes back" {
 	((EUID == 0)) || skip "needs root (mount)"
 	head -c 3000000 /dev/urandom >"$T/big"
