@@ -355,8 +355,8 @@ as_uid() {
 
 @test "hostile peer: no complete HELLO within 5 s (half a frame, or one byte at a time) is dropped" {
 	hostile_flight hs
-	bg half "$TOOLS/hostile" "$(sock_of hs)" half hs
-	bg dribble "$TOOLS/hostile" "$(sock_of hs)" dribble hs
+	spawn_tool half "$TOOLS/hostile" "$(sock_of hs)" half hs
+	spawn_tool dribble "$TOOLS/hostile" "$(sock_of hs)" dribble hs
 	# the flight is served meanwhile: a new joiner is welcomed at once
 	spawn C -v -k hs -- true
 	wait_attached 3 C
@@ -396,7 +396,7 @@ as_uid() {
 # flood_start KEY N: N silent connections to KEY's socket, held until
 # $T/release exists; waits until they are all made.
 flood_start() {
-	bg flood "$TOOLS/hostile" "$(sock_of "$1")" flood "$2" "$T/ready" "$T/release"
+	spawn_tool flood "$TOOLS/hostile" "$(sock_of "$1")" flood "$2" "$T/ready" "$T/release"
 	wait_for 30 test -e "$T/ready"
 	assert_equal "connected $2" "$(cat "$T/ready")" "flood connections made"
 }
@@ -446,7 +446,7 @@ flood_start() {
 	wait_attached 10 B
 	local r rss max=0
 	r=$(runner_of A)
-	bg noread "$TOOLS/hostile" "$(sock_of hn)" noread hn 300 "$T/ready" "$T/release"
+	spawn_tool noread "$TOOLS/hostile" "$(sock_of hn)" noread hn 300 "$T/ready" "$T/release"
 	wait_for 30 test -e "$T/ready"
 	assert_equal "connected 300" "$(cat "$T/ready")" "peers connected"
 	touch "$T/gate"

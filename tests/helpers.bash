@@ -338,9 +338,9 @@ spawn_limited() {
 	echo $! >>"$T/.pids"
 }
 
-# bg NAME COMMAND...: run a helper (not sfexec) in the background with its
+# spawn_tool NAME COMMAND...: run a helper (not sfexec) in the background,
 # stdout and stderr in $T/NAME.out and $T/NAME.err; killed in teardown.
-bg() {
+spawn_tool() {
 	local name=$1
 	shift
 	"$@" </dev/null >"$T/$name.out" 2>"$T/$name.err" 3>&- 6>&- 7>&- 8>&- 9>&- &
