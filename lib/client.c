@@ -16,6 +16,23 @@
 #include "spool.h"
 
 int
+sf_client_sockaddr(struct sockaddr_un *sa, const char *dir, const char *name,
+    char *cause, size_t causelen)
+{
+	int n;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(sa->sun_path)) {
+		snprintf(cause, causelen, "%s/%s: socket path too long", dir, name);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
 sf_client_connect(int dirfd, const char *dir, const char *name,
     char *cause, size_t causelen)
 {
@@ -23,7 +40,7 @@ sf_client_connect(int dirfd, const char *dir, const char *name,
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
 	struct stat st;
-	int fd, n, saved;
+	int fd, saved;
 
 	/* connect(2) follows symbolic links; look first, without following. */
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
@@ -32,14 +49,8 @@ sf_client_connect(int dirfd, const char *dir, const char *name,
 		errno = ENOTSOCK;
 		return -1;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
-		snprintf(cause, causelen, "%s/%s: socket path too long", dir, name);
-		errno = ENAMETOOLONG;
+	if (sf_client_sockaddr(&sa, dir, name, cause, causelen) == -1)
 		return -1;
-	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -1;

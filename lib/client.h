@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include "sfexec.h"
 
@@ -20,6 +21,13 @@ struct sf_flight {
 	size_t inlen;
 	uint8_t in[2 * SF_PROTO_MAX_FRAME];
 };
+
+/*
+ * sf_client_sockaddr — the address of dir/name.  A path that does not fit
+ * sun_path is never truncated: -1 with ENAMETOOLONG and cause set.
+ */
+int sf_client_sockaddr(struct sockaddr_un *sa, const char *dir, const char *name,
+    char *cause, size_t causelen);
 
 /*
  * sf_client_connect — connect to dir/name without following a symbolic

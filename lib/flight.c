@@ -57,16 +57,10 @@ static int
 bind_listen(const char *dir, const char *name, char *cause, size_t causelen)
 {
 	struct sockaddr_un sa;
-	int fd, n, saved;
+	int fd, saved;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
-		snprintf(cause, causelen, "%s/%s: socket path too long", dir, name);
-		errno = ENAMETOOLONG;
+	if (sf_client_sockaddr(&sa, dir, name, cause, causelen) == -1)
 		return -1;
-	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		goto fail;
