@@ -684,9 +684,6 @@ read_output(struct runner *r, int s, short revents)
 			r->fail_what = s == 0 ? "stdout spool" : "stderr spool";
 		}
 		terminate(r);
-		close(r->pipes[s]);
-		r->pipes[s] = -1;
-		return;
 	}
 	if (n <= 0) {
 		close(r->pipes[s]);
@@ -799,8 +796,6 @@ loop(struct runner *r)
 		for (i = 0; i < nc; i++)
 			if (r->c[i]->state == C_HELLO && r->c[i]->deadline < next)
 				next = r->c[i]->deadline;
-		if (r->abandoned && r->reaped && r->kill_at == 0)
-			next = now;         /* nothing to wait for */
 		if (next != LLONG_MAX) {
 			long long d = next > now ? next - now : 0;
 			ts.tv_sec = d / 1000000;
