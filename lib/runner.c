@@ -29,7 +29,17 @@
 #include "spool.h"
 
 #define HELLO_TIMEOUT_MS 5000   /* a connection must say HELLO by then */
+/*
+ * After EXIT, the runner keeps a client's connection until the client hangs
+ * up, for this long at most.  Whoever closes a spool last frees its pages
+ * (0.15 s for 1 GiB of tmpfs here), and that should be the runner, which
+ * nobody waits for, not an invocation about to exit.
+ */
+#define LINGER_MS        5000
 #define PIPE_SIZE        (1 << 20)
+/* What one read of a pipe may take into the spool: a quarter of the pipe,
+ * so the command can go on writing the rest while the runner copies. */
+static unsigned char fill_buf[PIPE_SIZE / 4];
 /*
  * Batching.  A stream that just delivered BULK bytes or more is busy: it is
  * read again only BATCH_US later, so a bulk writer fills the pipe in big
@@ -48,7 +58,7 @@ enum cstate { C_HELLO, C_LIVE };
 struct client {
 	int fd;                     /* -1 once dropped, until swept */
 	enum cstate state;
-	long long deadline;         /* C_HELLO: when to give up on it */
+	long long deadline;         /* C_HELLO, exit_sent: when to give up on it */
 	uint64_t sent[2];           /* ends announced so far */
 	bool spool_sent[2];         /* SPOOL (with its descriptor) sent */
 	bool exit_sent;
@@ -84,6 +94,13 @@ struct runner {
 };
 
 static int flush(struct runner *r, struct client *c);
+
+/* Has the client a deadline: HELLO not said yet, or told everything? */
+static bool
+timed(const struct client *c)
+{
+	return c->state == C_HELLO || c->exit_sent;
+}
 
 /* What the command must get back: the starter's signal state and limits. */
 static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGXFSZ };
@@ -440,7 +457,7 @@ flush(struct runner *r, struct client *c)
 			c->outoff += (size_t)n;
 		}
 		if (c->exit_sent)
-			return -1;      /* all said: the client reads the rest itself */
+			return 0;       /* all said: wait for its hang-up (LINGER_MS) */
 		c->outoff = c->outlen = 0;
 		for (s = 0, sent = 0; s < 2 && !sent; s++)
 			if (r->reader[s] != -1 && !c->spool_sent[s]) {
@@ -465,6 +482,7 @@ flush(struct runner *r, struct client *c)
 			len = sf_proto_encode(&m, c->out + c->outlen, sizeof(c->out) - c->outlen);
 			c->outlen += (size_t)len;
 			c->exit_sent = true;
+			c->deadline = now_us() + LINGER_MS * 1000LL;
 		}
 		if (c->outlen == 0)
 			return 0;
@@ -649,6 +667,7 @@ close_listener(struct runner *r)
 static void
 read_output(struct runner *r, int s, short revents)
 {
+	uint64_t before, moved;
 	ssize_t n;
 	int avail = 0;
 
@@ -673,10 +692,19 @@ read_output(struct runner *r, int s, short revents)
 			r->spool[s] = -1;
 		}
 	}
-	n = r->spool[s] == -1 ? -1 : sf_spool_fill(r->spool[s], r->pipes[s], &r->size[s]);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
-	if (n == -1) {
+	/* Take the pipe's content in fill_buf-sized reads, but no more than
+	 * one pipe's worth per wake-up, so clients hear of it in good time. */
+	before = r->size[s];
+	n = -1;
+	if (r->spool[s] != -1)
+		do
+			n = sf_spool_fill(r->spool[s], r->pipes[s], &r->size[s],
+			    fill_buf, sizeof(fill_buf));
+		while (n == (ssize_t)sizeof(fill_buf) &&
+		    r->size[s] - before < PIPE_SIZE);
+	moved = r->size[s] - before;
+	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR) {
 		/* The spool cannot grow (EFBIG, ENOSPC, EIO): the flight cannot
 		 * deliver all of its output, so it fails, and loudly. */
 		if (r->fail_err == 0) {
@@ -684,13 +712,16 @@ read_output(struct runner *r, int s, short revents)
 			r->fail_what = s == 0 ? "stdout spool" : "stderr spool";
 		}
 		terminate(r);
+		n = 0;
 	}
-	if (n <= 0) {
+	if (n == 0) {
 		close(r->pipes[s]);
 		r->pipes[s] = -1;
-		return;
 	}
-	if (n >= BULK)
+	if (moved == 0)
+		return;
+	/* A writer that filled half the pipe would only block while we wait. */
+	if (moved >= BULK && moved < PIPE_SIZE / 2)
 		r->next_read[s] = now_us() + BATCH_US;
 	flush_all(r);
 }
@@ -794,7 +825,7 @@ loop(struct runner *r)
 		if (r->kill_at && !r->kill_sent && r->kill_at < next)
 			next = r->kill_at;
 		for (i = 0; i < nc; i++)
-			if (r->c[i]->state == C_HELLO && r->c[i]->deadline < next)
+			if (timed(r->c[i]) && r->c[i]->deadline < next)
 				next = r->c[i]->deadline;
 		if (next != LLONG_MAX) {
 			long long d = next > now ? next - now : 0;
@@ -828,7 +859,7 @@ loop(struct runner *r)
 
 		now = now_us();
 		for (i = 0; i < r->nc; i++)
-			if (r->c[i]->state == C_HELLO && r->c[i]->deadline <= now)
+			if (timed(r->c[i]) && r->c[i]->deadline <= now)
 				drop(r, i);
 		if (r->kill_at && !r->kill_sent && now >= r->kill_at) {
 			kill(-r->pgid, SIGKILL);

@@ -22,12 +22,14 @@ int sf_spool_create(int dirfd);
 int sf_spool_reader(int spoolfd);
 
 /*
- * sf_spool_fill — move what is available on the non-blocking pipe into the
- * spool at *size, advancing *size.  Returns the bytes moved (> 0), 0 at end
- * of file, or -1 with errno (EAGAIN when the pipe is empty; EFBIG, ENOSPC
- * when the spool cannot grow).
+ * sf_spool_fill — move up to len bytes of what is available on the
+ * non-blocking pipe into the spool at *size, through buf, advancing *size by
+ * what was written.  Returns the bytes moved (> 0), 0 at end of file, or -1
+ * with errno (EAGAIN when the pipe is empty; EFBIG, ENOSPC when the spool
+ * cannot grow).
  */
-ssize_t sf_spool_fill(int spoolfd, int pipefd, uint64_t *size);
+ssize_t sf_spool_fill(int spoolfd, int pipefd, uint64_t *size, void *buf,
+    size_t len);
 
 /*
  * sf_spool_copy — write the spool's bytes [*off, end) to outfd and advance
