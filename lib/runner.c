@@ -46,6 +46,8 @@ static unsigned char fill_buf[PIPE_SIZE / 4];
  * steps and the runner and every client wake once per step instead of once
  * per write.  A quiet stream (a line now and then) is read at once, so a
  * line reaches the clients without delay; a busy one waits at most BATCH_US.
+ * A stream that delivered half a pipe or more is read again at once: its
+ * writer outruns the delay and would only block on a full pipe.
  */
 #define BATCH_US         500
 #define BULK             4096
