@@ -393,6 +393,23 @@ as_uid() {
 	hostile_flight_ends
 }
 
+@test "after the end the runner waits for its clients to hang up, 5 s at most, then leaves" {
+	hostile_flight hl
+	spawn_tool linger "$TOOLS/hostile" "$(sock_of hl)" linger hl
+	wait_for 10 file_has "$T/linger.out" welcomed
+	local runner c
+	runner=$(runner_of A)
+	hostile_flight_ends
+	wait_for 10 file_has "$T/linger.out" exit
+	# A and B have exited; the runner still holds the spools for the peer
+	alive "$runner" || fail "the runner left before its last client hung up"
+	wait_for 10 not_alive "${PIDS[linger]}"
+	wait_for 5 not_alive "$runner"
+	c=$(tail -n1 "$T/linger.out")
+	assert_match '^closed [0-9]+$' "$c" "what the lingering peer saw"
+	((${c#closed } >= 4500 && ${c#closed } <= 6500)) || fail "dropped after ${c#closed } ms"
+}
+
 # flood_start KEY N: N silent connections to KEY's socket, held until
 # $T/release exists; waits until they are all made.
 flood_start() {
