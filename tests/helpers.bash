@@ -159,6 +159,19 @@ reap() {
 
 not_alive() { ! alive "$1"; }
 
+# proc_start PID: the process's start time (field 22 of /proc/PID/stat).
+# With PID, it names one process for good: bash reaps a background job that
+# exits, and with pid_max 32768 the tests cycle through pids fast enough
+# that a stale PID may already be somebody else's.
+proc_start() {
+	local line
+	read -r line 2>/dev/null <"/proc/$1/stat" || return 1
+	line=${line##*) }
+	# shellcheck disable=SC2086
+	set -- $line
+	echo "${20}"
+}
+
 # sfrun ARGS...: run "$SFEXEC" ARGS in the foreground (stdin /dev/null
 # unless SFRUN_IN is set, killed after 30 s); sets $status, $output (stdout)
 # and $stderr like `run --separate-stderr`, and keeps the exact bytes in

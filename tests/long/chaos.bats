@@ -26,6 +26,7 @@ CHUNK=262144        # bytes per chunk: 10 MiB in all
 PAUSE_MS=10         # pause after each chunk (and it waits for the test)
 NINV=50             # invocations per round
 NKILL=20            # of which SIGKILLed
+declare -gA STARTS=()  # NAME -> start time of its process (proc_start)
 
 teardown() {
 	if [[ -z ${BATS_TEST_COMPLETED-} && -n ${SEED-} ]]; then
@@ -46,6 +47,7 @@ chaos_spawn() {
 		-e "$STATUS" "$T/data" "$CHUNK" "$PAUSE_MS") \
 		</dev/null > >(exec sha256sum >"$T/$name.sum") 2>"$T/$name.err" 3>&- 6>&- 7>&- 8>&- 9>&- &
 	PIDS[$name]=$!
+	STARTS[$name]=$(proc_start $!)
 	echo $! >>"$T/.pids"
 }
 
@@ -115,8 +117,12 @@ chaos_round() {
 		done
 		for n in "${victims[@]}"; do
 			((kill_at[$n] == c)) || continue
-			kill -KILL "${PIDS[$n]}" 2>/dev/null ||
+			# a victim that has exited may have been reaped, and its
+			# pid reused: kill only the process spawned under that name
+			if [[ $(proc_start "${PIDS[$n]}") != "${STARTS[$n]}" ]] ||
+				! kill -KILL "${PIDS[$n]}" 2>/dev/null; then
 				echo "# round $r: ${n#*/} had already exited at point $c" >>"$T/rounds.log"
+			fi
 		done
 		((c == MID)) && wait_for 30 attached_or_gone "${late[@]}"
 		touch "$D/go.$c"
@@ -149,7 +155,7 @@ chaos_round() {
 	assert_equal "$(keyhash chaos).lock" "$(ls -A "$SFEXEC_DIR")" "round $r: runtime dir contents"
 	echo "# round $r: $((NINV - NKILL + late_finish)) got everything, $((NKILL - late_finish)) killed" >>"$T/rounds.log"
 	rm -rf "$D" "$T/r$r"
-	for n in "${names[@]}"; do unset "PIDS[$n]" "RC[$n]"; done
+	for n in "${names[@]}"; do unset "PIDS[$n]" "RC[$n]" "STARTS[$n]"; done
 }
 
 @test "chaos: 50 invocations, 10 MiB streamed, 20 SIGKILLed (the starter too) at random points, 20 rounds" {
