@@ -599,20 +599,26 @@ flood_start() {
 	dir_is "$MNT" "$(keyhash full).lock"
 }
 
+# refused_as_nobody WHAT: sfexec -k uw, run as nobody in $PRIVTMP/rt, exits
+# 125 with "sfexec: $PRIVTMP/rt/H.WHAT" and the command does not run.
+refused_as_nobody() {
+	status=0
+	timeout -s KILL 10 setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env SFEXEC_DIR="$PRIVTMP/rt" "$SFEXEC" -k uw -- "$FC" touch "$PRIVTMP/ran" \
+		</dev/null >"$T/run.out" 2>"$T/run.err" 3>&- || status=$?
+	assert_status 125
+	assert_err_line "$T/run.err" "sfexec: $PRIVTMP/rt/$(keyhash uw).$1"
+	assert_empty "$T/run.out"
+	[[ ! -e $PRIVTMP/ran ]] || fail "the command ran"
+}
+
 @test "an unwritable runtime directory: 125 naming the lock file, nothing run" {
 	((EUID == 0)) || skip "needs root (setpriv)"
 	PRIVTMP=$(mktemp -d /tmp/sfexec-faults.XXXXXX)
 	chmod 0711 "$PRIVTMP"
 	mkdir -m 0500 "$PRIVTMP/rt"
 	chown 65534:65534 "$PRIVTMP/rt"
-	status=0
-	timeout -s KILL 10 setpriv --reuid=65534 --regid=65534 --clear-groups \
-		env SFEXEC_DIR="$PRIVTMP/rt" "$SFEXEC" -k uw -- "$FC" touch "$PRIVTMP/ran" \
-		</dev/null >"$T/run.out" 2>"$T/run.err" 3>&- || status=$?
-	assert_status 125
-	assert_err_line "$T/run.err" "sfexec: $PRIVTMP/rt/$(keyhash uw).lock: Permission denied"
-	assert_empty "$T/run.out"
-	[[ ! -e $PRIVTMP/ran ]] || fail "the command ran"
+	refused_as_nobody "lock: Permission denied"
 }
 
 @test "an unwritable runtime directory with the lock in place: 125 naming the socket, nothing run" {
@@ -623,14 +629,7 @@ flood_start() {
 	: >"$PRIVTMP/rt/$(keyhash uw).lock"
 	chown -R 65534:65534 "$PRIVTMP/rt"
 	chmod 0500 "$PRIVTMP/rt"
-	status=0
-	timeout -s KILL 10 setpriv --reuid=65534 --regid=65534 --clear-groups \
-		env SFEXEC_DIR="$PRIVTMP/rt" "$SFEXEC" -k uw -- "$FC" touch "$PRIVTMP/ran" \
-		</dev/null >"$T/run.out" 2>"$T/run.err" 3>&- || status=$?
-	assert_status 125
-	assert_err_line "$T/run.err" "sfexec: $PRIVTMP/rt/$(keyhash uw).sock: cannot listen: Permission denied"
-	assert_empty "$T/run.out"
-	[[ ! -e $PRIVTMP/ran ]] || fail "the command ran"
+	refused_as_nobody "sock: cannot listen: Permission denied"
 }
 
 @test "SIGPIPE: sfexec -- yes | head -1 ends with 141 and the command is terminated" {

@@ -134,6 +134,22 @@ doer_join(struct doer *d)
 	assert_int_equal(pthread_join(d->t, NULL), 0);
 }
 
+/* Duplicate suppression under a gate: n doers of j on "key"; the first runs
+ * fn and blocks at j's gate, the other n - 1 join it while it is blocked;
+ * then the gate opens and every doer is joined. */
+static void
+herd_at_gate(sf_group *g, struct doer *d, int n, struct job *j)
+{
+	doer_start(&d[0], g, "key", fn_job, j);
+	gate_wait_entered(j->gate, 1);
+	for (int i = 1; i < n; i++)
+		doer_start(&d[i], g, "key", fn_job, j);
+	wait_callers(g, "key", (unsigned)n);
+	gate_open(j->gate);
+	for (int i = 0; i < n; i++)
+		doer_join(&d[i]);
+}
+
 static int
 is_cloexec(int fd)
 {
@@ -284,15 +300,8 @@ test_dup_suppress(void **state)
 
 	(void)state;
 	gate_init(&gt);
-	doer_start(&d[0], g, "key", fn_job, &j);
-	gate_wait_entered(&gt, 1);
 	/* The other nine arrive while fn is blocked, in whatever order. */
-	for (int i = 1; i < N; i++)
-		doer_start(&d[i], g, "key", fn_job, &j);
-	wait_callers(g, "key", N);
-	gate_open(&gt);
-	for (int i = 0; i < N; i++)
-		doer_join(&d[i]);
+	herd_at_gate(g, d, N, &j);
 
 	assert_int_equal(atomic_load(&j.calls), 1);
 	for (int i = 0; i < N; i++) {
@@ -324,14 +333,7 @@ test_error_shared_then_rerun(void **state)
 
 	(void)state;
 	gate_init(&gt);
-	doer_start(&d[0], g, "key", fn_job, &j);
-	gate_wait_entered(&gt, 1);
-	for (int i = 1; i < N; i++)
-		doer_start(&d[i], g, "key", fn_job, &j);
-	wait_callers(g, "key", N);
-	gate_open(&gt);
-	for (int i = 0; i < N; i++)
-		doer_join(&d[i]);
+	herd_at_gate(g, d, N, &j);
 	assert_int_equal(atomic_load(&j.calls), 1);
 	for (int i = 0; i < N; i++) {
 		assert_ptr_equal(d[i].r, d[0].r);
