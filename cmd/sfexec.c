@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "options.h"
@@ -82,6 +83,36 @@ sanitize_stdio(void)
 			exit(EXIT_FAILURE_);
 }
 
+static void
+on_alarm(int sig)
+{
+	(void)sig;      /* only here to interrupt a blocked system call */
+}
+
+/*
+ * -w bounds the whole invocation, also where it blocks in the kernel (the
+ * key's lock, a stdout nobody reads).  As flock(1) does, a timer signal
+ * without SA_RESTART interrupts the call; the library then sees its
+ * deadline has passed.  The timer repeats, so a call entered just before
+ * the deadline is interrupted too.
+ */
+static int
+arm_deadline(long timeout_ms)
+{
+	struct sigaction sa;
+	struct itimerval it;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sigemptyset(&sa.sa_mask);
+	memset(&it, 0, sizeof(it));
+	it.it_value.tv_sec = timeout_ms / 1000;
+	it.it_value.tv_usec = timeout_ms % 1000 * 1000 + 1000;
+	it.it_interval.tv_usec = 10000;
+	return sigaction(SIGALRM, &sa, NULL) == -1 ||
+	    setitimer(ITIMER_REAL, &it, NULL) == -1 ? -1 : 0;
+}
+
 static int
 report(const struct sf_outcome *oc, pid_t runner, const char *timeout_arg)
 {
@@ -137,6 +168,7 @@ main(int argc, char *argv[])
 	o.argv = cli.argv;
 	o.no_wait = cli.no_wait;
 	o.grace_ms = cli.grace_ms;
+	o.timeout_ms = cli.timeout_ms;
 	if (cli.key != NULL)
 		sf_key_from_bytes(&o.key, cli.key, strlen(cli.key));
 	else if (getcwd(cwd, sizeof(cwd)) == NULL) {
@@ -159,11 +191,19 @@ main(int argc, char *argv[])
 		return EXIT_FAILURE_;
 	}
 
+	if (o.timeout_ms >= 0 && arm_deadline(o.timeout_ms) == -1) {
+		msg("cannot arm the wait timeout: %s", strerror(errno));
+		return EXIT_FAILURE_;
+	}
 	if ((f = sf_flight_attach(&o, cause, sizeof(cause))) == NULL) {
 		if (errno == EBUSY) {
 			if (!quiet)
 				msg("%s", cause);
 			return EXIT_BUSY;
+		}
+		if (errno == ETIMEDOUT) {
+			oc.how = SF_END_TIMEOUT;
+			return report(&oc, 0, cli.timeout_arg);
 		}
 		msg("%s", cause[0] ? cause : strerror(errno));
 		return EXIT_FAILURE_;
@@ -174,7 +214,7 @@ main(int argc, char *argv[])
 		else
 			msg("joined flight (started by pid %ld)", (long)sf_flight_starter(f));
 	}
-	if (sf_flight_stream(f, STDOUT_FILENO, STDERR_FILENO, cli.timeout_ms, &oc,
+	if (sf_flight_stream(f, STDOUT_FILENO, STDERR_FILENO, &oc,
 	    cause, sizeof(cause)) == -1) {
 		msg("%s: %s", cause, strerror(errno));
 		sf_flight_close(f);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "clock.h"
 #include "spool.h"
 
 int
@@ -164,12 +165,13 @@ consume(sf_flight *f, int len)
 
 sf_flight *
 sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
-    char *cause, size_t causelen)
+    long long deadline, char *cause, size_t causelen)
 {
 	uint8_t buf[SF_PROTO_MAX_FRAME];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
 	struct sf_msg m;
 	sf_flight *f;
-	int len, saved;
+	int len, saved, r;
 	ssize_t n;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
@@ -179,6 +181,7 @@ sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
 	f->fd = fd;
 	f->spool[0] = f->spool[1] = -1;
 	f->role = role;
+	f->deadline = deadline;
 	memset(&m, 0, sizeof(m));
 	m.type = SF_MSG_HELLO;
 	m.u.hello.version = SF_PROTO_VERSION;
@@ -196,6 +199,15 @@ sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
 		if (len < 0) {
 			snprintf(cause, causelen, "garbled answer from the flight's runner");
 			saved = EPROTO;
+			goto fail;
+		}
+		/* A stopped or stuck runner never answers: -w bounds the wait. */
+		r = poll(&p, 1, sf_clock_left(deadline));
+		if (r == -1 && errno == EINTR && !sf_clock_passed(deadline))
+			continue;
+		if (r <= 0) {
+			snprintf(cause, causelen, "no answer from the flight's runner");
+			saved = r == 0 || errno == EINTR ? ETIMEDOUT : errno;
 			goto fail;
 		}
 		n = fill(f);
@@ -234,15 +246,7 @@ enum sf_role sf_flight_role(const sf_flight *f) { return f->role; }
 pid_t sf_flight_runner(const sf_flight *f) { return f->runner; }
 pid_t sf_flight_starter(const sf_flight *f) { return f->starter; }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
+/* Returns 0 copied, 1 the deadline passed first, -1 failed (cause set). */
 static int
 copy_to(sf_flight *f, int s, uint64_t end, int out, char *cause, size_t causelen)
 {
@@ -254,9 +258,11 @@ copy_to(sf_flight *f, int s, uint64_t end, int out, char *cause, size_t causelen
 		errno = EPROTO;
 		return -1;
 	}
-	if (sf_spool_copy(f->spool[s], &f->off[s], end, out) == 0)
+	if (sf_spool_copy(f->spool[s], &f->off[s], end, out, f->deadline) == 0)
 		return 0;
 	saved = errno;
+	if (saved == ETIMEDOUT)
+		return 1;
 	snprintf(cause, causelen, saved == EIO ? "%s spool is shorter than announced" :
 	    "write error on %s", s == 0 ? "stdout" : "stderr");
 	errno = saved;
@@ -264,13 +270,12 @@ copy_to(sf_flight *f, int s, uint64_t end, int out, char *cause, size_t causelen
 }
 
 int
-sf_flight_stream(sf_flight *f, int out, int err, long timeout_ms,
+sf_flight_stream(sf_flight *f, int out, int err,
     struct sf_outcome *oc, char *cause, size_t causelen)
 {
 	struct pollfd p = { .fd = f->fd, .events = POLLIN };
-	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	struct sf_msg m;
-	int len, r, wait, s;
+	int len, r, s, rc;
 	ssize_t n;
 
 	memset(oc, 0, sizeof(*oc));
@@ -288,16 +293,17 @@ sf_flight_stream(sf_flight *f, int out, int err, long timeout_ms,
 			}
 			if (m.type == SF_MSG_DATA) {
 				s = m.u.data.stream - 1;
-				if (copy_to(f, s, m.u.data.end, s == 0 ? out : err,
-				    cause, causelen) == -1)
-					return -1;
+				rc = copy_to(f, s, m.u.data.end, s == 0 ? out : err,
+				    cause, causelen);
+				if (rc != 0)
+					goto copied;
 				continue;
 			}
 			if (m.type != SF_MSG_EXIT)
 				goto garbled;
-			if (copy_to(f, 0, m.u.exit.size[0], out, cause, causelen) == -1 ||
-			    copy_to(f, 1, m.u.exit.size[1], err, cause, causelen) == -1)
-				return -1;
+			if ((rc = copy_to(f, 0, m.u.exit.size[0], out, cause, causelen)) != 0 ||
+			    (rc = copy_to(f, 1, m.u.exit.size[1], err, cause, causelen)) != 0)
+				goto copied;
 			oc->how = m.u.exit.how;
 			oc->code = m.u.exit.code;
 			oc->err = m.u.exit.err;
@@ -306,15 +312,10 @@ sf_flight_stream(sf_flight *f, int out, int err, long timeout_ms,
 		}
 		if (len < 0)
 			goto garbled;
-		wait = -1;
-		if (deadline >= 0) {
-			long long left = deadline - now_ms();
-			wait = left <= 0 ? 0 : left > 1 << 30 ? 1 << 30 : (int)left;
-		}
-		r = poll(&p, 1, wait);
-		if (r == -1 && errno == EINTR)
+		r = poll(&p, 1, sf_clock_left(f->deadline));
+		if (r == -1 && errno == EINTR && !sf_clock_passed(f->deadline))
 			continue;
-		if (r == 0) {
+		if (r == 0 || (r == -1 && errno == EINTR)) {
 			oc->how = SF_END_TIMEOUT;
 			return 0;
 		}
@@ -337,6 +338,12 @@ sf_flight_stream(sf_flight *f, int out, int err, long timeout_ms,
 		oc->how = SF_END_OWNER_DIED;
 		return 0;
 	}
+copied:
+	if (rc == 1) {
+		oc->how = SF_END_TIMEOUT;   /* blocked on out or err */
+		return 0;
+	}
+	return -1;
 garbled:
 	snprintf(cause, causelen, "garbled message from the flight's runner (pid %ld)",
 	    (long)f->runner);

@@ -18,6 +18,7 @@ struct sf_flight {
 	uint64_t off[2];            /* bytes of each already written out */
 	enum sf_role role;
 	pid_t runner, starter, pgid;
+	long long deadline;         /* clock.h milliseconds; -1: none */
 	size_t inlen;
 	uint8_t in[2 * SF_PROTO_MAX_FRAME];
 };
@@ -40,12 +41,13 @@ int sf_client_connect(int dirfd, const char *dir, const char *name,
     char *cause, size_t causelen);
 
 /*
- * sf_client_hello — say HELLO on fd and wait for the answer.  Returns a new
- * flight (which owns fd) once welcomed; NULL with ECONNRESET when the runner
- * closed first (the flight was ending: try again), EPROTO for a refusal or
+ * sf_client_hello — say HELLO on fd and wait for the answer, until deadline
+ * (clock.h; -1: none).  Returns a new flight (which owns fd and keeps the
+ * deadline) once welcomed; NULL with ECONNRESET when the runner closed first
+ * (the flight was ending: try again), ETIMEDOUT, EPROTO for a refusal or
  * garbage (cause says which).  fd is closed on failure.
  */
 sf_flight *sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
-    char *cause, size_t causelen);
+    long long deadline, char *cause, size_t causelen);
 
 #endif

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "clock.h"
 #include "runner.h"
 
 /* A flight can end between our connect and its WELCOME; each retry sees a
@@ -141,6 +142,7 @@ sf_flight *
 sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen)
 {
 	char lockname[SF_KEY_NAME_LEN + 8], sockname[SF_KEY_NAME_LEN + 8];
+	long long deadline = o->timeout_ms < 0 ? -1 : sf_clock_ms() + o->timeout_ms;
 	enum sf_role role;
 	sf_flight *f;
 	int fd, lockfd, tries, saved;
@@ -183,7 +185,7 @@ sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen)
 			errno = EBUSY;
 			return NULL;
 		}
-		f = sf_client_hello(fd, &o->key, role, cause, causelen);
+		f = sf_client_hello(fd, &o->key, role, deadline, cause, causelen);
 		if (f != NULL)
 			return f;
 		if (errno != ECONNRESET)

@@ -32,6 +32,7 @@ struct sf_opts {
 	char *const *argv;        /* run if this invocation starts the flight */
 	int no_wait;              /* 1: do not join a running flight (EBUSY) */
 	long grace_ms;            /* abandoned command: SIGTERM to SIGKILL */
+	long timeout_ms;          /* bounds the whole invocation; -1: none */
 };
 
 enum sf_role { SF_STARTED = 1, SF_JOINED = 2 };
@@ -53,7 +54,8 @@ struct sf_outcome {
  * sf_flight_attach — join the key's running flight, or start one.  Returns
  * a flight handle once the runner has welcomed this invocation, or NULL with
  * errno set and a one-line explanation in cause: EBUSY when o->no_wait and a
- * flight is running; EPERM when the socket belongs to another user; EPROTO
+ * flight is running; ETIMEDOUT when o->timeout_ms (counted from this call,
+ * and kept in the handle for sf_flight_stream) passed first; EPERM when the socket belongs to another user; EPROTO
  * when the runner speaks another protocol; other values from the system.
  */
 sf_flight *sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen);
@@ -64,14 +66,15 @@ pid_t sf_flight_starter(const sf_flight *f);  /* the starter's pid */
 
 /*
  * sf_flight_stream — copy the flight's stdout to out and stderr to err as it
- * arrives, until the flight ends, then fill *oc.  timeout_ms < 0 waits
- * forever.  Returns 0 (with *oc filled, also for SF_END_OWNER_DIED, in which
+ * arrives, until the flight ends, then fill *oc.  The deadline set by the
+ * options' timeout_ms at attach bounds it, also while out or err is blocked
+ * (SF_END_TIMEOUT).  Returns 0 (with *oc filled, also for SF_END_OWNER_DIED, in which
  * case the command's process group has been sent SIGKILL, and for
  * SF_END_TIMEOUT), or -1 with errno when writing to out or err failed (for
  * EPIPE, only when SIGPIPE is ignored) or the spool could not be read; cause
  * then says which.
  */
-int sf_flight_stream(sf_flight *f, int out, int err, long timeout_ms,
+int sf_flight_stream(sf_flight *f, int out, int err,
     struct sf_outcome *oc, char *cause, size_t causelen);
 
 /* sf_flight_close — detach (if still attached) and free the handle. */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "spool.h"
 
 int
@@ -83,29 +84,47 @@ sf_spool_fill(int spoolfd, int pipefd, uint64_t *size, void *buf, size_t len)
 	return n;
 }
 
+/*
+ * A write or a wait was interrupted, or found nothing to do: may the copy go
+ * on?  Not once the deadline has passed; the signal that interrupted a
+ * blocked write is how the caller makes sure we get to ask.
+ */
 static int
-wait_writable(int fd)
+may_go_on(long long deadline)
+{
+	if (!sf_clock_passed(deadline))
+		return 0;
+	errno = ETIMEDOUT;
+	return -1;
+}
+
+static int
+wait_writable(int fd, long long deadline)
 {
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int n;
 
-	while (poll(&p, 1, -1) == -1)
-		if (errno != EINTR)
+	while ((n = poll(&p, 1, sf_clock_left(deadline))) != 1)
+		if ((n == -1 && errno != EINTR) || may_go_on(deadline) == -1)
 			return -1;
 	return 0;
 }
 
 /* Write len bytes of p to fd, advancing *off as they go out. */
 static int
-write_all(int fd, const char *p, size_t len, uint64_t *off)
+write_all(int fd, const char *p, size_t len, uint64_t *off, long long deadline)
 {
 	ssize_t w;
 
 	while (len > 0) {
 		w = write(fd, p, len);
-		if (w == -1 && errno == EINTR)
+		if (w == -1 && errno == EINTR) {
+			if (may_go_on(deadline) == -1)
+				return -1;
 			continue;
+		}
 		if (w == -1 && errno == EAGAIN) {
-			if (wait_writable(fd) == -1)
+			if (wait_writable(fd, deadline) == -1)
 				return -1;
 			continue;
 		}
@@ -114,12 +133,15 @@ write_all(int fd, const char *p, size_t len, uint64_t *off)
 		p += w;
 		len -= (size_t)w;
 		*off += (uint64_t)w;
+		if (len > 0 && may_go_on(deadline) == -1)
+			return -1;      /* a short write: interrupted */
 	}
 	return 0;
 }
 
 static int
-copy_buffered(int spoolfd, uint64_t *off, uint64_t end, int outfd)
+copy_buffered(int spoolfd, uint64_t *off, uint64_t end, int outfd,
+    long long deadline)
 {
 	char buf[65536];
 	ssize_t n;
@@ -135,7 +157,7 @@ copy_buffered(int spoolfd, uint64_t *off, uint64_t end, int outfd)
 			errno = EIO;
 			return -1;
 		}
-		if (write_all(outfd, buf, (size_t)n, off) == -1)
+		if (write_all(outfd, buf, (size_t)n, off, deadline) == -1)
 			return -1;
 	}
 	return 0;
@@ -151,7 +173,8 @@ copy_buffered(int spoolfd, uint64_t *off, uint64_t end, int outfd)
 #define WINDOW (1 << 20)
 
 static int
-copy_mapped(int spoolfd, uint64_t *off, uint64_t end, int outfd)
+copy_mapped(int spoolfd, uint64_t *off, uint64_t end, int outfd,
+    long long deadline)
 {
 	struct stat st;
 	uint64_t base, stop;
@@ -171,8 +194,9 @@ copy_mapped(int spoolfd, uint64_t *off, uint64_t end, int outfd)
 		map = mmap(NULL, (size_t)(stop - base), PROT_READ, MAP_SHARED,
 		    spoolfd, (off_t)base);
 		if (map == MAP_FAILED)
-			return copy_buffered(spoolfd, off, end, outfd);
-		rc = write_all(outfd, map + (*off - base), (size_t)(stop - *off), off);
+			return copy_buffered(spoolfd, off, end, outfd, deadline);
+		rc = write_all(outfd, map + (*off - base), (size_t)(stop - *off), off,
+		    deadline);
 		munmap(map, (size_t)(stop - base));
 		if (rc == -1)
 			return -1;
@@ -181,14 +205,15 @@ copy_mapped(int spoolfd, uint64_t *off, uint64_t end, int outfd)
 }
 
 int
-sf_spool_copy(int spoolfd, uint64_t *off, uint64_t end, int outfd)
+sf_spool_copy(int spoolfd, uint64_t *off, uint64_t end, int outfd,
+    long long deadline)
 {
 	struct stat st;
 	off_t o;
 	ssize_t n;
 
 	if (*off < end && fstat(outfd, &st) == 0 && S_ISCHR(st.st_mode))
-		return copy_mapped(spoolfd, off, end, outfd);
+		return copy_mapped(spoolfd, off, end, outfd, deadline);
 	while (*off < end) {
 		size_t want = end - *off > (uint64_t)(INT_MAX & ~4095) ?
 		    (size_t)(INT_MAX & ~4095) : (size_t)(end - *off);
@@ -196,23 +221,28 @@ sf_spool_copy(int spoolfd, uint64_t *off, uint64_t end, int outfd)
 		n = sendfile(outfd, spoolfd, &o, want);
 		if (n > 0) {
 			*off = (uint64_t)o;
+			if ((size_t)n < want && may_go_on(deadline) == -1)
+				return -1;      /* a short write: interrupted */
 			continue;
 		}
 		if (n == 0) {
 			errno = EIO;
 			return -1;
 		}
-		if (errno == EINTR)
+		if (errno == EINTR) {
+			if (may_go_on(deadline) == -1)
+				return -1;
 			continue;
+		}
 		if (errno == EAGAIN) {
-			if (wait_writable(outfd) == -1)
+			if (wait_writable(outfd, deadline) == -1)
 				return -1;
 			continue;
 		}
 		/* EINVAL, ENOSYS: an output sendfile cannot write to (a file
 		 * opened O_APPEND, some terminals, old kernels). */
 		if (errno == EINVAL || errno == ENOSYS)
-			return copy_buffered(spoolfd, off, end, outfd);
+			return copy_buffered(spoolfd, off, end, outfd, deadline);
 		return -1;
 	}
 	return 0;

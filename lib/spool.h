@@ -33,10 +33,15 @@ ssize_t sf_spool_fill(int spoolfd, int pipefd, uint64_t *size, void *buf,
 
 /*
  * sf_spool_copy — write the spool's bytes [*off, end) to outfd and advance
- * *off.  Blocks until done (it waits for a non-blocking outfd to drain).
- * Returns 0, or -1 with errno (EPIPE, EIO when the spool is shorter than
+ * *off.  Blocks until done (it waits for a non-blocking outfd to drain), or
+ * until deadline (clock.h; -1: none): a
+ * wait for a non-blocking outfd ends there, and a blocked write that a
+ * signal interrupts after it (sfexec arms one) stops the copy.  Returns 0,
+ * or -1 with errno (ETIMEDOUT, EPIPE, EIO when the spool is shorter than
  * end, ...) and *off at the first byte not written.
  */
-int sf_spool_copy(int spoolfd, uint64_t *off, uint64_t end, int outfd);
+int sf_spool_copy(int spoolfd, uint64_t *off, uint64_t end, int outfd,
+    long long deadline);
+
 
 #endif

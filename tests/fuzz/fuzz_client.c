@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "clock.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,7 +40,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f->spool[0] = f->spool[1] = -1;
 	f->role = SF_JOINED;
 	f->pgid = 0;    /* never signal anything from a fuzzer */
-	if (sf_flight_stream(f, null, null, 1000, &oc, cause, sizeof(cause)) == 0 &&
+	f->deadline = sf_clock_ms() + 1000;
+	if (sf_flight_stream(f, null, null, &oc, cause, sizeof(cause)) == 0 &&
 	    oc.how == SF_END_TIMEOUT)
 		abort();    /* the peer closed: there is nothing to wait for */
 	sf_flight_close(f);

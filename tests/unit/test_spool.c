@@ -81,15 +81,15 @@ fill_and_copy(void **state)
 	assert_true(size == sizeof(data));
 
 	ofd = mkstemp(out);
-	assert_int_equal(sf_spool_copy(rd, &off, 1000, ofd), 0);
+	assert_int_equal(sf_spool_copy(rd, &off, 1000, ofd, -1), 0);
 	assert_true(off == 1000);
-	assert_int_equal(sf_spool_copy(rd, &off, size, ofd), 0);
+	assert_int_equal(sf_spool_copy(rd, &off, size, ofd, -1), 0);
 	assert_true(off == size);
 	assert_int_equal(pread(ofd, back, sizeof(back), 0), (ssize_t)sizeof(back));
 	assert_memory_equal(data, back, sizeof(data));
 	/* Asking for more than there is must fail, not invent bytes. */
 	errno = 0;
-	assert_int_equal(sf_spool_copy(rd, &off, size + 1, ofd), -1);
+	assert_int_equal(sf_spool_copy(rd, &off, size + 1, ofd, -1), -1);
 	assert_int_equal(errno, EIO);
 
 	close(ofd);
@@ -120,7 +120,7 @@ copy_to_append_file_falls_back(void **state)
 	assert_int_equal(write(ofd, "> ", 2), 2);
 	close(ofd);
 	ofd = open(out, O_WRONLY | O_APPEND);   /* sendfile refuses O_APPEND */
-	assert_int_equal(sf_spool_copy(sp, &off, size, ofd), 0);
+	assert_int_equal(sf_spool_copy(sp, &off, size, ofd, -1), 0);
 	close(ofd);
 	ofd = open(out, O_RDONLY);
 	assert_int_equal(read(ofd, buf, sizeof(buf)), 8);
@@ -182,10 +182,10 @@ copy_to_character_devices(void **state)
 
 	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	off = 12345;
-	assert_int_equal(sf_spool_copy(rd, &off, size, null), 0);
+	assert_int_equal(sf_spool_copy(rd, &off, size, null, -1), 0);
 	assert_true(off == size);
 	errno = 0;
-	assert_int_equal(sf_spool_copy(rd, &off, size + 1, null), -1);
+	assert_int_equal(sf_spool_copy(rd, &off, size + 1, null, -1), -1);
 	assert_int_equal(errno, EIO);
 	assert_true(off == size);
 	close(null);
@@ -205,7 +205,7 @@ copy_to_character_devices(void **state)
 		/* The terminal's buffer is small: a child writes while the
 		 * parent reads. */
 		off = 1000;
-		_exit(sf_spool_copy(rd, &off, size, slave) == 0 && off == size ? 0 : 1);
+		_exit(sf_spool_copy(rd, &off, size, slave, -1) == 0 && off == size ? 0 : 1);
 	}
 	close(slave);
 	for (got = 0; got < N - 1000; got += (size_t)k) {
