@@ -3,26 +3,152 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "key.h"
 #include "options.h"
 
-long
-sf_parse_seconds(const char *s)
+/* The milliseconds in one unit u (a duration's suffix); 0 if u is none. */
+static long
+unit_ms(const char *u)
 {
-	char *end;
-	double v;
+	if (u[0] != '\0' && u[1] != '\0')
+		return 0;
+	switch (u[0]) {
+	case '\0':
+	case 's': return 1000L;
+	case 'm': return 60 * 1000L;
+	case 'h': return 60 * 60 * 1000L;
+	case 'd': return 24 * 60 * 60 * 1000L;
+	}
+	return 0;
+}
 
-	errno = 0;
-	v = strtod(s, &end);
-	/* v != v: NaN; the upper bound also refuses infinity. */
-	if (*s == '\0' || *end != '\0' || errno != 0 || v != v || v < 0 ||
-	    v > (double)(LONG_MAX / 1000) || strpbrk(s, "xX") != NULL)
-		return -1;
-	v *= 1000;
-	return (long)v + ((double)(long)v < v);   /* rounded up */
+static int
+isdig(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Digit k of a number whose ni integer digits are at ip, the rest at fp. */
+static int
+digit(const char *ip, long ni, const char *fp, long k)
+{
+	return (k < ni ? ip[k] : fp[k - ni]) - '0';
+}
+
+/*
+ * The number is the digits d[0] .. d[n-1] (integer part, then fraction)
+ * with the decimal point before d[point]; point may lie outside 0 .. n
+ * once the exponent has moved it.  Its whole units and the rounded-up
+ * milliseconds of its fraction are counted apart, in integers, so that
+ * "4.03" is 4030 ms (4.03 * 1000 in doubles is 4030.0000000000005).
+ */
+int
+sf_parse_duration(const char *s, long *ms)
+{
+	const long long max = SF_DURATION_MAX_S * 1000LL;
+	const char *ip, *fp, *p = s;
+	long long whole = 0, carry = 0, total;
+	long ni, nf, n, k, point, e = 0, u;
+	int eneg = 0, nonzero = 0, inexact = 0;
+
+	for (ip = p; isdig(*p); p++)
+		nonzero |= *p != '0';
+	ni = p - ip;
+	fp = p;
+	if (*p == '.')
+		for (fp = ++p; isdig(*p); p++)
+			nonzero |= *p != '0';
+	nf = p - fp;
+	if (ni + nf == 0)
+		goto invalid;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			eneg = *p++ == '-';
+		if (!isdig(*p))
+			goto invalid;
+		for (; isdig(*p); p++)
+			if (e < 1000000)       /* far past any sensible value */
+				e = e * 10 + (*p - '0');
+	}
+	if ((u = unit_ms(p)) == 0)
+		goto invalid;
+	if (!nonzero) {
+		*ms = 0;
+		return 0;
+	}
+	n = ni + nf;
+	point = ni + (eneg ? -e : e);
+	/* Whole units.  A nonzero digit comes within n steps, and then a
+	 * dozen more pass max: the loop is short whatever the exponent. */
+	for (k = 0; k < point; k++) {
+		whole = whole * 10 + (k < n ? digit(ip, ni, fp, k) : 0);
+		if (whole > max / u)
+			goto range;
+	}
+	/* The fraction times u, rounded up: long multiplication from the
+	 * last digit, then one division by 10 per zero after the point.  Past
+	 * 9 such zeros the product is above 0 and below 1 (u < 10^8): 1 ms. */
+	if (point < -9) {
+		inexact = 1;
+	} else {
+		for (k = n - 1; k >= (point > 0 ? point : 0); k--) {
+			carry += digit(ip, ni, fp, k) * u;
+			inexact |= carry % 10 != 0;
+			carry /= 10;
+		}
+		for (k = point; k < 0; k++) {
+			inexact |= carry % 10 != 0;
+			carry /= 10;
+		}
+	}
+	total = whole * u + carry + inexact;
+	if (total > max || total > LONG_MAX)
+		goto range;
+	*ms = (long)total;
+	return 0;
+invalid:
+	errno = EINVAL;
+	return -1;
+range:
+	errno = ERANGE;
+	return -1;
+}
+
+const char *
+sf_duration_unit(const char *s, int *numlen)
+{
+	static const char units[] = "smhd";
+	static const char *const words[][2] = {
+		{ "seconds", "second" }, { "minutes", "minute" },
+		{ "hours", "hour" }, { "days", "day" },
+	};
+	size_t n = strlen(s);
+	const char *u;
+	int w = 0;
+
+	if (n > 0 && (u = strchr(units, s[n - 1])) != NULL) {
+		w = (int)(u - units);
+		n--;
+	}
+	*numlen = n > INT_MAX ? INT_MAX : (int)n;
+	return words[w][n == 1 && s[0] == '1'];
+}
+
+/* duration: parse the argument of option what into *ms, or say why not. */
+static int
+duration(const char *arg, long *ms, const char *what, char *err, size_t errlen)
+{
+	if (sf_parse_duration(arg, ms) == 0)
+		return 0;
+	if (errno == ERANGE)
+		snprintf(err, errlen, "invalid %s '%s': more than %ld days", what, arg,
+		    SF_DURATION_MAX_S / (24 * 60 * 60));
+	else
+		snprintf(err, errlen, "invalid %s '%s'", what, arg);
+	return -1;
 }
 
 int
@@ -60,16 +186,14 @@ sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen)
 		case 'n': c->no_wait = 1; break;
 		case 'w':
 			c->timeout_arg = optarg;
-			if ((c->timeout_ms = sf_parse_seconds(optarg)) == -1) {
-				snprintf(err, errlen, "invalid wait timeout '%s'", optarg);
+			if (duration(optarg, &c->timeout_ms, "wait timeout",
+			    err, errlen) == -1)
 				return -1;
-			}
 			break;
 		case 'g':
-			if ((c->grace_ms = sf_parse_seconds(optarg)) == -1) {
-				snprintf(err, errlen, "invalid grace period '%s'", optarg);
+			if (duration(optarg, &c->grace_ms, "grace period",
+			    err, errlen) == -1)
 				return -1;
-			}
 			break;
 		case 'v': c->verbose = 1; break;
 		case 'q': c->quiet = 1; break;

@@ -22,8 +22,26 @@ struct sf_cli {
  */
 int sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen);
 
-/* sf_parse_seconds — "1", "0.25", "1e-3" (>= 0, no hex, finite) to whole
- * milliseconds, rounded up; -1 if s is not such a number. */
-long sf_parse_seconds(const char *s);
+/* The longest -w or --grace: 365 days, in seconds. */
+#define SF_DURATION_MAX_S 31536000L
+
+/*
+ * sf_parse_duration — a duration in the syntax of timeout(1): a decimal
+ * number ("1", "0.25", ".5", "1e-3"; no sign, hex, infinity or spaces),
+ * then at most one unit: s seconds (the default), m minutes, h hours,
+ * d days.  Stores it in *ms as whole milliseconds, rounded up, computed
+ * exactly from the decimal digits (no binary floating point).  Returns 0,
+ * or -1 with errno EINVAL (not such a duration) or ERANGE (more than
+ * SF_DURATION_MAX_S); *ms is then untouched.
+ */
+int sf_parse_duration(const char *s, long *ms);
+
+/*
+ * sf_duration_unit — for a message about a duration s that
+ * sf_parse_duration accepted: stores in *numlen the length of its number as
+ * written, and returns its unit as a word, singular for exactly "1"
+ * ("second", "seconds", "minute", "hours", ...; static storage).
+ */
+const char *sf_duration_unit(const char *s, int *numlen);
 
 #endif

@@ -46,13 +46,17 @@ usage(FILE *fp)
 "  -d, --dir DIR            runtime directory (default: $SFEXEC_DIR, else\n"
 "                           $XDG_RUNTIME_DIR/sfexec, else /tmp/sfexec-$UID)\n"
 "  -n, --no-wait            if a flight for the key is running, exit 75\n"
-"  -w, --wait-timeout SECS  stop waiting after SECS seconds and exit 124\n"
+"  -w, --wait-timeout SECS  stop waiting after SECS and exit 124 (the whole\n"
+"                           invocation: lock, flight, a blocked output)\n"
 "      --grace SECS         when every invocation has left, SIGTERM the\n"
 "                           command, then SIGKILL after SECS (default 5)\n"
 "  -v, --verbose            say whether this invocation started or joined\n"
 "  -q, --quiet              no messages for -n and -w outcomes\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
+"\n"
+"SECS is a number of seconds (30, 0.5, 1e-3) or a number with a unit s, m,\n"
+"h or d (90s, 1.5m, 2h, 1d), as timeout(1) takes it; at most 365 days.\n"
 "\n"
 "Exit status: the command's; 128+N if it died of signal N; 124 timed out;\n"
 "125 sfexec failed; 126 command cannot run; 127 command not found;\n"
@@ -116,6 +120,9 @@ arm_deadline(long timeout_ms)
 static int
 report(const struct sf_outcome *oc, pid_t runner, const char *timeout_arg)
 {
+	const char *unit;
+	int numlen;
+
 	switch (oc->how) {
 	case SF_END_EXITED:
 		return oc->code;
@@ -131,8 +138,13 @@ report(const struct sf_outcome *oc, pid_t runner, const char *timeout_arg)
 		msg("flight owner (pid %ld) died", (long)runner);
 		return EXIT_FAILURE_;
 	case SF_END_TIMEOUT:
-		if (!quiet)
-			msg("timed out after %s seconds; the flight goes on", timeout_arg);
+		/* Nothing about the flight: it goes on for the others, and is
+		 * abandoned (see --grace) if this was the last invocation.
+		 * Only -w times out, so timeout_arg is set. */
+		if (!quiet && timeout_arg != NULL) {
+			unit = sf_duration_unit(timeout_arg, &numlen);
+			msg("timed out after %.*s %s", numlen, timeout_arg, unit);
+		}
 		return EXIT_TIMEDOUT;
 	}
 	msg("unknown outcome %d from the flight", oc->how);

@@ -3,7 +3,10 @@
  *
  * The bytes are split at NULs into argv; sf_cli_parse must accept or refuse
  * with a message, never crash; an accepted command line must give a key.
+ * The first word alone is also parsed as a duration, which must stay in
+ * 0 .. 365 days when accepted.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +23,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sf_cli c;
 	struct sf_key k;
 	size_t i;
-	int argc = 1;
+	long ms;
+	int argc = 1, numlen;
 
 	if (size > 8192)
 		return 0;
@@ -44,10 +48,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (sf_key_from_argv(&k, c.argv, "/") == -1)
 			abort();
-		if (c.timeout_ms < -1 || c.grace_ms < 0)
+		if (c.timeout_ms < -1 || c.grace_ms < 0 ||
+		    c.timeout_ms > SF_DURATION_MAX_S * 1000 ||
+		    c.grace_ms > SF_DURATION_MAX_S * 1000)
 			abort();
 	}
-	sf_parse_seconds(buf);
+	if (sf_parse_duration(buf, &ms) == 0) {
+		if (ms < 0 || ms > SF_DURATION_MAX_S * 1000)
+			abort();
+		sf_duration_unit(buf, &numlen);
+		if (numlen < 1 || (size_t)numlen > strlen(buf))
+			abort();
+	} else if (errno != EINVAL && errno != ERANGE)
+		abort();
 	free(buf);
 	return 0;
 }

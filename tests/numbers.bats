@@ -1,0 +1,174 @@
+#!/usr/bin/env bats
+# Durations of -w and --grace (issue 8, guarantee 9): the syntax of
+# timeout(1) (N, N.N, a suffix s, m, h or d), at most 365 days, anything
+# else refused with 125 and one line; the timeout message in words.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+USAGE_TAIL="; try 'sfexec --help'"
+
+# usage_error EXPECTED-MESSAGE ARGS...: sfexec ARGS fails with exactly one
+# line EXPECTED-MESSAGE on stderr, nothing on stdout, 125, and runs nothing.
+usage_error() {
+	local msg=$1
+	shift
+	sfrun "$@"
+	assert_status 125
+	assert_empty "$T/run.out"
+	assert_err_line "$T/run.err" "$msg"
+	[[ ! -e $T/ran ]] || fail "the command ran"
+}
+
+# hold KEY: start invocation A, whose command writes 'held' and then waits
+# for a line on the FIFO $T/fifo; returns once 'held' arrived.
+hold() {
+	mkfifo "$T/fifo"
+	spawn A -v -k "$1" -- "$FC" pgid "$T/cmd.pgid" out 'held\n' exec cat "$T/fifo"
+	wait_for 10 file_has "$T/A.out" held
+}
+
+# release: let A's command end (one line into the FIFO) and check A got it.
+release() {
+	# shellcheck disable=SC2016 # $1 is for the inner sh
+	timeout 10 sh -c 'echo done >"$1"' sh "$T/fifo" || fail "nobody reads $T/fifo"
+	reap A
+	assert_rc A 0
+	assert_file_is "$T/A.out" $'held\ndone\n'
+}
+
+# times_out_after ARG MIN_MS WORDS: with the flight of hold() running,
+# `sfexec -w ARG` is 124 after MIN_MS milliseconds at least (and not much
+# more), has the output so far, and says "timed out after WORDS".
+times_out_after() {
+	local arg=$1 min=$2 words=$3 t0 ms
+	t0=$(now_ms)
+	sfrun -w "$arg" -k held -- "$FC" touch "$T/ran"
+	ms=$(($(now_ms) - t0))
+	assert_status 124
+	assert_file_is "$T/run.out" $'held\n'
+	assert_err_line "$T/run.err" "sfexec: timed out after $words"
+	((ms >= min)) || fail "-w $arg: timed out after $ms ms, before $min ms"
+	((ms < min + 4000)) || fail "-w $arg: timed out after $ms ms, long after $min ms"
+	[[ ! -e $T/ran ]] || fail "the joiner's command ran"
+}
+
+# ---- accepted ---------------------------------------------------------------
+
+@test "-w accepts N, N.N, .N, N., NeM and the suffixes s, m, h, d up to 365 days" {
+	local w
+	for w in 30 30.5 .5e2 30. 3e1 30s 1m 0.5h 1.5d 365d 8760h 525600m 31536000 \
+		31536000.000 365.0d; do
+		sfrun -w "$w" -k "w$w" -- "$FC" out 'ok\n'
+		assert_status 0
+		assert_file_is "$T/run.out" $'ok\n'
+		assert_empty "$T/run.err"
+	done
+}
+
+@test "--grace accepts N, N.N, 1e-3, 0 and the suffixes s, m, h, d up to 365 days" {
+	local g
+	for g in 0 1 2.5 1e-3 .25 0s 2m 0.5h 1.5d 365d 8760h 31536000; do
+		sfrun --grace "$g" -k "g$g" -- "$FC" out 'ok\n'
+		assert_status 0
+		assert_file_is "$T/run.out" $'ok\n'
+		assert_empty "$T/run.err"
+	done
+	sfrun --grace=2m --wait-timeout=1h -k long -- "$FC" out 'ok\n'
+	assert_status 0
+	assert_file_is "$T/run.out" $'ok\n'
+}
+
+# ---- what the suffixes mean ------------------------------------------------
+
+@test "-w 1s times out a blocked invocation after 1 s: 'timed out after 1 second'" {
+	hold held
+	times_out_after 1s 1000 "1 second"
+	release
+}
+
+@test "-w 1 (no suffix) says '1 second'; -w 0.25 says '0.25 seconds'" {
+	hold held
+	times_out_after 1 1000 "1 second"
+	times_out_after 0.25 250 "0.25 seconds"
+	release
+}
+
+@test "-w with m, h, d suffixes: 0.02m is 1.2 s, 0.0003h 1.08 s, 0.00001d 0.864 s" {
+	hold held
+	times_out_after 0.02m 1200 "0.02 minutes"
+	times_out_after 0.0003h 1080 "0.0003 hours"
+	times_out_after 0.00001d 864 "0.00001 days"
+	release
+}
+
+@test "-w 1e-3 is still accepted: 1 ms, 'timed out after 1e-3 seconds'" {
+	hold held
+	sfrun -w 1e-3 -k held -- "$FC" touch "$T/ran"
+	assert_status 124
+	# 1 ms may pass before the spool's 'held' reached us
+	[[ $output == '' || $output == held ]] || fail "stdout: $(printf %q "$output")"
+	assert_err_line "$T/run.err" "sfexec: timed out after 1e-3 seconds"
+	[[ ! -e $T/ran ]] || fail "the joiner's command ran"
+	release
+}
+
+@test "--grace 365d: a command that traps SIGTERM is not killed at once" {
+	# The only invocation goes; the command traps SIGTERM and, once
+	# released, leaves a marker.  An overflowed grace period (the old
+	# --grace 1e13) sent SIGKILL with the SIGTERM: no marker.
+	spawn A -v --grace 365d -k gr -- "$FC" pgid "$T/cmd.pgid" \
+		trapterm "$T/sig" out 'ready\n' gate "$T/gate" touch "$T/survived"
+	wait_for 10 file_has "$T/A.out" ready
+	kill -KILL "${PIDS[A]}"
+	reap A
+	wait_for 10 file_has "$T/sig" TERM
+	touch "$T/gate"
+	wait_for 10 test -e "$T/survived"
+	local pg
+	read -r pg <"$T/cmd.pgid"
+	wait_for 5 pg_gone "$pg"
+}
+
+# ---- refused: out of range --------------------------------------------------
+
+@test "--grace 1e13 is refused: 125 and one line" {
+	usage_error "sfexec: invalid grace period '1e13': more than 365 days$USAGE_TAIL" \
+		--grace 1e13 -k K -- touch "$T/ran"
+}
+
+@test "-w beyond 365 days is refused: 125 and one line" {
+	local w
+	for w in 1e13 9223372036854775 99999999999999999999999 1e999999 366d \
+		365.0000001d 8761h 525601m 31536001 31536000.001 1e8; do
+		usage_error "sfexec: invalid wait timeout '$w': more than 365 days$USAGE_TAIL" \
+			-w "$w" -k K -- touch "$T/ran"
+	done
+	usage_error "sfexec: invalid wait timeout '366d': more than 365 days$USAGE_TAIL" \
+		--wait-timeout=366d -- touch "$T/ran"
+}
+
+@test "--grace beyond 365 days is refused: 125 and one line" {
+	local g
+	for g in 9223372036854775 366d 8761h 31536001; do
+		usage_error "sfexec: invalid grace period '$g': more than 365 days$USAGE_TAIL" \
+			--grace "$g" -k K -- touch "$T/ran"
+	done
+}
+
+# ---- refused: not a duration ------------------------------------------------
+
+@test "-w refuses a sign, NaN, infinity, hex, empty, spaces, junk and other suffixes" {
+	local w
+	for w in -1 -0 +1 -1s nan NaN inf infinity 0x10 0X1p3 '' ' 1' '1 ' 1x 1ms \
+		1sec 1S 1M 1.5.5 . .s e3 1e 1e+ 1es 1s2 s 1d1 '1 s'; do
+		usage_error "sfexec: invalid wait timeout '$w'$USAGE_TAIL" -w "$w" -k K -- touch "$T/ran"
+	done
+}
+
+@test "--grace refuses a sign, NaN, infinity, hex, empty and junk" {
+	local g
+	for g in -2 -0 nan inf 0x10 '' 3x 3sec 1e 2mm; do
+		usage_error "sfexec: invalid grace period '$g'$USAGE_TAIL" --grace "$g" -k K -- touch "$T/ran"
+	done
+}
