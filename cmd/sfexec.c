@@ -223,8 +223,10 @@ main(int argc, char *argv[])
 	if (cli.verbose) {
 		if (sf_flight_role(f) == SF_STARTED)
 			msg("started flight (runner pid %ld)", (long)sf_flight_runner(f));
-		else
+		else if (sf_flight_starter(f) > 0)
 			msg("joined flight (started by pid %ld)", (long)sf_flight_starter(f));
+		else
+			msg("joined flight (started in another PID namespace)");
 	}
 	if (sf_flight_stream(f, STDOUT_FILENO, STDERR_FILENO, &oc,
 	    cause, sizeof(cause)) == -1) {

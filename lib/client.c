@@ -1,5 +1,6 @@
 /* client.c — attach to a runner and stream its spools; see client.h. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,69 +16,7 @@
 #include "client.h"
 #include "clock.h"
 #include "spool.h"
-
-int
-sf_client_sockaddr(struct sockaddr_un *sa, const char *dir, const char *name,
-    char *cause, size_t causelen)
-{
-	int n;
-
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(sa->sun_path)) {
-		snprintf(cause, causelen, "%s/%s: socket path too long", dir, name);
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	return 0;
-}
-
-int
-sf_client_connect(int dirfd, const char *dir, const char *name,
-    char *cause, size_t causelen)
-{
-	struct sockaddr_un sa;
-	struct ucred cr;
-	socklen_t crlen = sizeof(cr);
-	struct stat st;
-	int fd, saved;
-
-	/* connect(2) follows symbolic links; look first, without following. */
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
-		return -1;
-	if (!S_ISSOCK(st.st_mode)) {
-		errno = ENOTSOCK;
-		return -1;
-	}
-	if (sf_client_sockaddr(&sa, dir, name, cause, causelen) == -1)
-		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		return -1;
-	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-		if (errno == EINTR)
-			continue;
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	if (cr.uid != geteuid()) {
-		snprintf(cause, causelen, "%s: socket owned by uid %lu",
-		    sa.sun_path, (unsigned long)cr.uid);
-		close(fd);
-		errno = EPERM;
-		return -1;
-	}
-	return fd;
-}
+#include "unixsock.h"
 
 static int
 send_all(int fd, const uint8_t *p, size_t n)
@@ -102,53 +41,32 @@ send_all(int fd, const uint8_t *p, size_t n)
  * the first byte of its frame, so it is queued by the time the frame has
  * been decoded).  More than two unclaimed descriptors are a protocol error:
  * they are closed, never kept.  Returns bytes read, 0 at end of file, -1 with
- * errno.
+ * errno (EMFILE when a descriptor could not be installed: our limit).
  */
 static ssize_t
 fill(sf_flight *f)
 {
-	union { char b[CMSG_SPACE(8 * sizeof(int))]; struct cmsghdr align; } ctl;
-	struct iovec iov;
-	struct msghdr mh;
-	struct cmsghdr *cm;
+	int fds[8], nfds, extra, lost, i;
+	pid_t sender = 0;
 	ssize_t n;
-	int i, got, *p, extra = 0;
 
-	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = f->in + f->inlen;
-	iov.iov_len = sizeof(f->in) - f->inlen;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = ctl.b;
-	mh.msg_controllen = sizeof(ctl.b);
-	do
-		n = recvmsg(f->fd, &mh, MSG_CMSG_CLOEXEC);
-	while (n == -1 && errno == EINTR);
+	n = sf_unixsock_recv(f->fd, f->in + f->inlen, sizeof(f->in) - f->inlen,
+	    fds, 8, &nfds, &extra, &lost, &sender);
+	if (f->runner == 0 && sender > 0)
+		f->runner = sender;     /* whoever sent WELCOME */
 	if (n == -1)
 		return -1;
-	/* A descriptor that could not be installed (RLIMIT_NOFILE) is lost,
-	 * and the kernel says so with MSG_CTRUNC.  The bytes are consumed, so
-	 * this is final; it is our limit, not the runner's fault. */
-	if (mh.msg_flags & MSG_CTRUNC)
-		extra = 2;
-	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		got = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		p = (int *)CMSG_DATA(cm);
-		for (i = 0; i < got; i++) {
-			int fd;
-			memcpy(&fd, p + i, sizeof(fd));
-			if (f->nfdq < 2)
-				f->fdq[f->nfdq++] = fd;
-			else {
-				close(fd);
-				extra = 1;
-			}
+	for (i = 0; i < nfds; i++)
+		if (f->nfdq < 2)
+			f->fdq[f->nfdq++] = fds[i];
+		else {
+			close(fds[i]);
+			extra = 1;
 		}
-	}
-	if (extra) {
-		errno = extra == 2 ? EMFILE : EPROTO;
+	/* A lost descriptor cannot be asked for again: this is final, and it
+	 * is our descriptor limit, not the runner's fault. */
+	if (lost || extra) {
+		errno = lost ? EMFILE : EPROTO;
 		return -1;
 	}
 	f->inlen += (size_t)n;
@@ -161,6 +79,19 @@ consume(sf_flight *f, int len)
 {
 	memmove(f->in, f->in + len, f->inlen - (size_t)len);
 	f->inlen -= (size_t)len;
+}
+
+/* Does pid (a pid in our namespace) live in our PID namespace too? */
+static bool
+same_pidns(pid_t pid)
+{
+	char path[64], ours[64], theirs[64];
+	ssize_t a, b;
+
+	snprintf(path, sizeof(path), "/proc/%ld/ns/pid", (long)pid);
+	a = readlink("/proc/self/ns/pid", ours, sizeof(ours));
+	b = readlink(path, theirs, sizeof(theirs));
+	return a > 0 && a == b && memcmp(ours, theirs, (size_t)a) == 0;
 }
 
 sf_flight *
@@ -182,6 +113,7 @@ sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
 	f->spool[0] = f->spool[1] = -1;
 	f->role = role;
 	f->deadline = deadline;
+	sf_unixsock_pass_creds(fd);
 	memset(&m, 0, sizeof(m));
 	m.type = SF_MSG_HELLO;
 	m.u.hello.version = SF_PROTO_VERSION;
@@ -220,6 +152,12 @@ sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
 		}
 	}
 	if (m.type == SF_MSG_REFUSE) {
+		if (m.u.refuse.reason == SF_REFUSE_NESTED) {
+			snprintf(cause, causelen, "recursive call: this command runs "
+			    "inside the flight of its own key");
+			saved = ELOOP;
+			goto fail;
+		}
 		snprintf(cause, causelen, "%s", m.u.refuse.reason == SF_REFUSE_VERSION ?
 		    "the running flight speaks another protocol version" :
 		    "the running flight has another key with the same hash");
@@ -232,9 +170,13 @@ sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
 		goto fail;
 	}
 	consume(f, len);
-	f->runner = (pid_t)m.u.welcome.runner;
-	f->starter = (pid_t)m.u.welcome.starter;
-	f->pgid = (pid_t)m.u.welcome.pgid;
+	/* Numbers in a peer's bytes mean something only in the peer's PID
+	 * namespace; the kernel translated the runner's pid for us (fill). */
+	if (f->runner > 0 && (uint32_t)f->runner == m.u.welcome.runner &&
+	    same_pidns(f->runner)) {
+		f->starter = (pid_t)m.u.welcome.starter;
+		f->pgid = (pid_t)m.u.welcome.pgid;
+	}
 	return f;
 fail:
 	sf_flight_close(f);
@@ -245,6 +187,41 @@ fail:
 enum sf_role sf_flight_role(const sf_flight *f) { return f->role; }
 pid_t sf_flight_runner(const sf_flight *f) { return f->runner; }
 pid_t sf_flight_starter(const sf_flight *f) { return f->starter; }
+
+/*
+ * The runner died: SIGKILL what is left of its command's process group.
+ * Only a group number that means the same in our PID namespace (client_hello
+ * checked) is used, and only while the group exists; if its leader is still
+ * there, it must be in the runner's session, as the command's is.  The
+ * number of a group is not reused while it has a member, so a group found
+ * this way is the command's.
+ */
+static void
+kill_orphans(const sf_flight *f)
+{
+	char path[64], buf[512], *p;
+	long sid;
+	int fd;
+	ssize_t n;
+
+	if (f->pgid <= 1 || f->runner <= 1)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)f->pgid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return;
+		buf[n] = '\0';
+		/* "pid (comm) state ppid pgrp session ...": comm may hold
+		 * anything but ends at the last ')'. */
+		if ((p = strrchr(buf, ')')) == NULL ||
+		    sscanf(p + 1, " %*c %*d %*d %ld", &sid) != 1 || sid != f->runner)
+			return;
+	}
+	if (kill(-f->pgid, 0) == 0)
+		kill(-f->pgid, SIGKILL);
+}
 
 /* Returns 0 copied, 1 the deadline passed first, -1 failed (cause set). */
 static int
@@ -331,10 +308,10 @@ sf_flight_stream(sf_flight *f, int out, int err,
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		/* The runner is gone without saying how the flight ended.  Its
-		 * command must not outlive it: its direct child has a parent-death
-		 * signal, the rest of its process group gets one from us. */
-		if (f->pgid > 0)
-			kill(-f->pgid, SIGKILL);
+		 * command dies with it (a parent-death signal); the rest of its
+		 * process group gets one from us, if we can tell it is still
+		 * the command's (kill_orphans). */
+		kill_orphans(f);
 		oc->how = SF_END_OWNER_DIED;
 		return 0;
 	}

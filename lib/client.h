@@ -7,7 +7,6 @@
 
 #include <stdint.h>
 #include <sys/types.h>
-#include <sys/un.h>
 
 #include "sfexec.h"
 
@@ -17,28 +16,13 @@ struct sf_flight {
 	int fdq[2], nfdq;           /* descriptors received, not yet claimed */
 	uint64_t off[2];            /* bytes of each already written out */
 	enum sf_role role;
-	pid_t runner, starter, pgid;
+	pid_t runner;               /* the kernel's word (SO_PEERCRED), 0 if unseen */
+	pid_t starter;              /* 0 unless the runner shares our PID namespace */
+	pid_t pgid;                 /* the command's group, likewise */
 	long long deadline;         /* clock.h milliseconds; -1: none */
 	size_t inlen;
 	uint8_t in[2 * SF_PROTO_MAX_FRAME];
 };
-
-/*
- * sf_client_sockaddr — the address of dir/name.  A path that does not fit
- * sun_path is never truncated: -1 with ENAMETOOLONG and cause set.
- */
-int sf_client_sockaddr(struct sockaddr_un *sa, const char *dir, const char *name,
-    char *cause, size_t causelen);
-
-/*
- * sf_client_connect — connect to dir/name without following a symbolic
- * link, and check that the peer is this user.  Returns the socket, or -1
- * with errno: ENOENT (nothing there), ECONNREFUSED (a socket nobody listens
- * on), ENOTSOCK (something other than a socket is there: stale), EPERM (the
- * listener is another user; cause says who), others from the system.
- */
-int sf_client_connect(int dirfd, const char *dir, const char *name,
-    char *cause, size_t causelen);
 
 /*
  * sf_client_hello — say HELLO on fd and wait for the answer, until deadline

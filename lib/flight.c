@@ -5,24 +5,28 @@
  * nothing listens there, it takes the key's lock and tries once more (the
  * tmux way: whoever held the lock may just have started a runner).  Still
  * nothing: under the lock it removes whatever stale thing has the socket's
- * name, binds and listens, and only then lets the lock go, so joiners
- * arriving from now on queue on the socket while the runner starts.  The
- * starter is handed to the runner over a socketpair made before the fork,
- * so it is attached from the first byte even if the command is instant.
+ * name, binds and listens, and hands the locked descriptor to the runner,
+ * which keeps the key locked until its flight is over (runner.h): joiners
+ * arriving from now on queue on the socket while the runner starts, and
+ * whoever finds no socket waits on the lock.  The starter is handed to the
+ * runner over a socketpair made before the fork, so it is attached from the
+ * first byte even if the command is instant.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "client.h"
 #include "clock.h"
+#include "nest.h"
 #include "runner.h"
+#include "unixsock.h"
 
 /* A flight can end between our connect and its WELCOME; each retry sees a
  * newer flight, so running out means something is badly wrong. */
@@ -54,59 +58,146 @@ open_lock(int dirfd, const char *dir, const char *name, char *cause, size_t caus
 	return fd;
 }
 
+/* Is fd still the file called name?  A runner removes its lock file before
+ * it lets the lock go, so a waiter may wake up holding a nameless file. */
 static int
-bind_listen(const char *dir, const char *name, char *cause, size_t causelen)
+still_named(int dirfd, const char *name, int fd)
 {
-	struct sockaddr_un sa;
-	int fd, saved;
+	struct stat a, b;
 
-	if (sf_client_sockaddr(&sa, dir, name, cause, causelen) == -1)
-		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		goto fail;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    listen(fd, SOMAXCONN) == -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		goto fail;
-	}
-	return fd;
-fail:
-	saved = errno;
-	snprintf(cause, causelen, "%s: cannot listen: %s", sa.sun_path, strerror(saved));
-	errno = saved;
+	return fstat(fd, &a) == 0 &&
+	    fstatat(dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/*
+ * The key's lock file carries two locks.  The election lock is flock(2) on
+ * the whole file, held for a few system calls by whoever elects itself (and
+ * by anyone who runs flock(1) on it).  The flight lock is an open file
+ * description lock (F_OFD_SETLK) on its first byte, which the two never
+ * conflict with: the starter takes it, the runner inherits it with the
+ * descriptor and holds it until its flight is over (runner.h).
+ */
+static int
+flight_lock(int fd, bool wait)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
+
+	return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+}
+
+/*
+ * A wait for one of the locks failed with e: say why.  EWOULDBLOCK is -n
+ * meeting a busy key, EINTR a signal after the deadline (sfexec arms one).
+ */
+static int
+lock_failed(const struct sf_opts *o, const char *name, int e, char *cause,
+    size_t causelen)
+{
+	if (e == EWOULDBLOCK || e == EAGAIN || e == EACCES) {
+		snprintf(cause, causelen, "a flight for this key is running or shutting down");
+		e = EBUSY;
+	} else if (e == EINTR) {
+		snprintf(cause, causelen, "timed out waiting for the key's lock");
+		e = ETIMEDOUT;
+	} else
+		snprintf(cause, causelen, "%s/%s: cannot lock: %s", o->dir, name,
+		    strerror(e));
+	errno = e;
 	return -1;
 }
 
-/* Under the lock: make a runner for a new flight; returns our end. */
+/*
+ * Take the election lock on a lock file that is still the key's (a runner
+ * removes its lock file before it lets go of it).  With no_wait it never
+ * waits (EBUSY); past the deadline, ETIMEDOUT.  Returns the descriptor.
+ */
 static int
-start(const struct sf_opts *o, const char *lockname, const char *sockname,
+elect(const struct sf_opts *o, const char *name, long long deadline,
     char *cause, size_t causelen)
+{
+	int fd, tries, e;
+
+	for (tries = 0; tries < MAX_TRIES; tries++) {
+		if ((fd = open_lock(o->dirfd, o->dir, name, cause, causelen)) == -1)
+			return -1;
+		while (flock(fd, LOCK_EX | (o->no_wait ? LOCK_NB : 0)) == -1) {
+			if (errno == EINTR && !sf_clock_passed(deadline))
+				continue;
+			e = errno;
+			close(fd);
+			return lock_failed(o, name, e, cause, causelen);
+		}
+		if (still_named(o->dirfd, name, fd))
+			return fd;
+		close(fd);
+	}
+	snprintf(cause, causelen, "%s/%s: the lock file keeps changing", o->dir, name);
+	errno = EAGAIN;
+	return -1;
+}
+
+/*
+ * Under the election lock, no socket to join, yet a runner holds the flight
+ * lock: its flight is shutting down, or its socket was removed from under
+ * it.  Wait for it to be over (bounded like everything else), then let the
+ * caller start over.  Closes lockfd.
+ */
+static int
+wait_flight(const struct sf_opts *o, int lockfd, const char *name,
+    long long deadline, char *cause, size_t causelen)
+{
+	int e;
+
+	if (o->no_wait) {
+		close(lockfd);
+		return lock_failed(o, name, EWOULDBLOCK, cause, causelen);
+	}
+	flock(lockfd, LOCK_UN);         /* others may look meanwhile */
+	while (flight_lock(lockfd, true) == -1) {
+		if (errno == EINTR && !sf_clock_passed(deadline))
+			continue;
+		e = errno;
+		close(lockfd);
+		return lock_failed(o, name, e, cause, causelen);
+	}
+	close(lockfd);
+	return 0;
+}
+
+/* Under both locks: make a runner for a new flight, which takes the flight
+ * lock over; returns our end.  On failure nothing of the key is left: no
+ * socket, no lock file. */
+static int
+start(const struct sf_opts *o, int lockfd, const char *lockname,
+    const char *sockname, char *cause, size_t causelen)
 {
 	struct sf_runner_args a;
 	int lfd, sv[2], saved;
 
-	/* Whatever has the name now is stale: nobody listens (we tried twice,
-	 * the second time under the lock) and the directory is ours alone. */
+	memset(&a, 0, sizeof(a));
+	/* Whatever has the name now is stale: every live flight holds the
+	 * flight lock we hold, and the directory is ours alone. */
 	if (unlinkat(o->dirfd, sockname, 0) == -1 && errno != ENOENT) {
 		saved = errno;
 		snprintf(cause, causelen, "%s/%s: cannot remove stale socket: %s",
 		    o->dir, sockname, strerror(saved));
-		errno = saved;
-		return -1;
+		goto fail_lock;
 	}
-	if ((lfd = bind_listen(o->dir, sockname, cause, causelen)) == -1)
-		return -1;
+	if ((lfd = sf_unixsock_listen(o->dirfd, o->dir, sockname, &a.bound,
+	    cause, causelen)) == -1) {
+		saved = errno;
+		goto fail_lock;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		saved = errno;
 		snprintf(cause, causelen, "socketpair: %s", strerror(saved));
 		goto fail;
 	}
-	memset(&a, 0, sizeof(a));
 	a.dirfd = o->dirfd;
+	a.dir = o->dir;
 	a.lockname = lockname;
+	a.lockfd = lockfd;
 	a.sockname = sockname;
 	a.listenfd = lfd;
 	a.starterfd = sv[1];
@@ -125,9 +216,10 @@ start(const struct sf_opts *o, const char *lockname, const char *sockname,
 	close(lfd);
 	return sv[0];
 fail:
-	/* Leave no socket that nobody will ever serve. */
-	unlinkat(o->dirfd, sockname, 0);
+	sf_unixsock_unlink(o->dirfd, sockname, &a.bound);
 	close(lfd);
+fail_lock:
+	unlinkat(o->dirfd, lockname, 0);        /* we hold it: nobody else will */
 	errno = saved;
 	return -1;
 }
@@ -149,32 +241,47 @@ sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen)
 
 	snprintf(lockname, sizeof(lockname), "%s.lock", o->key.name);
 	snprintf(sockname, sizeof(sockname), "%s.sock", o->key.name);
+	if (sf_nest_inside(o->dirfd, sockname)) {
+		snprintf(cause, causelen, "recursive call: this command runs inside "
+		    "the flight of its own key");
+		errno = ELOOP;
+		return NULL;
+	}
 	for (tries = 0; tries < MAX_TRIES; tries++) {
 		cause[0] = '\0';
 		role = SF_JOINED;
-		fd = sf_client_connect(o->dirfd, o->dir, sockname, cause, causelen);
+		fd = sf_unixsock_connect(o->dirfd, o->dir, sockname, cause, causelen);
 		if (fd == -1 && !stale(errno))
 			goto fail;
 		if (fd == -1) {
-			if ((lockfd = open_lock(o->dirfd, o->dir, lockname, cause,
-			    causelen)) == -1)
+			if ((lockfd = elect(o, lockname, deadline, cause, causelen)) == -1)
 				return NULL;
-			while (flock(lockfd, LOCK_EX) == -1)
-				if (errno != EINTR) {
-					saved = errno;
-					snprintf(cause, causelen, "%s/%s: cannot lock: %s",
-					    o->dir, lockname, strerror(saved));
-					close(lockfd);
-					errno = saved;
-					return NULL;
-				}
-			fd = sf_client_connect(o->dirfd, o->dir, sockname, cause, causelen);
+			fd = sf_unixsock_connect(o->dirfd, o->dir, sockname, cause, causelen);
 			if (fd == -1 && stale(errno)) {
+				if (flight_lock(lockfd, false) == -1) {
+					if (errno != EAGAIN && errno != EACCES) {
+						saved = errno;
+						close(lockfd);
+						lock_failed(o, lockname, saved, cause, causelen);
+						return NULL;
+					}
+					if (wait_flight(o, lockfd, lockname, deadline,
+					    cause, causelen) == -1)
+						return NULL;
+					continue;
+				}
+				/* Both locks, on a file the runner of a flight
+				 * that just ended may have removed: look again. */
+				if (!still_named(o->dirfd, lockname, lockfd)) {
+					close(lockfd);
+					continue;
+				}
 				role = SF_STARTED;
-				fd = start(o, lockname, sockname, cause, causelen);
+				fd = start(o, lockfd, lockname, sockname, cause, causelen);
+				flock(lockfd, LOCK_UN);     /* the election is over */
 			}
 			saved = errno;
-			close(lockfd);      /* releases the lock */
+			close(lockfd);  /* the runner, if any, holds the flight lock */
 			errno = saved;
 			if (fd == -1)
 				goto fail;

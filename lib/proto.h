@@ -18,7 +18,12 @@
  *                               digest is the SHA-256 of the key (key.h); the
  *                               runner refuses a digest that is not its own, so a
  *                               collision of the 128-bit file name cannot merge
- *                               two keys.  After HELLO the client sends nothing
+ *                               two keys.  flags must be 0: a runner refuses
+ *                               others (SF_REFUSE_VERSION), so that a later
+ *                               version can give them a meaning.  A client from
+ *                               the runner's own session (the command or its
+ *                               descendants) is refused (SF_REFUSE_NESTED).
+ *                               After HELLO the client sends nothing
  *                               more: any byte it sends later, or a frame that does
  *                               not decode, gets it dropped.
  *   runner -> client   WELCOME  u16 version, u16 flags (0), u32 runner pid,
@@ -39,15 +44,23 @@
  *                               then 0..SF_PROTO_MAX_NAME bytes of a name
  *                               (the command for SF_END_EXEC_FAILED, the step
  *                               that failed for SF_END_FAILED).
- *                               The sizes are final; the runner closes after it.
+ *                               The sizes are final; the client hangs up after
+ *                               it (the runner waits a while for that, so that
+ *                               it, not the client, frees the spools).
  *
  * What ends a flight: the command has been reaped and both of its output pipes
- * are at end of file.  The runner then stops accepting (it removes the socket
- * path under the key's lock before closing the listening socket, so the next
- * invocation starts a new flight), sends EXIT to everyone attached, and exits
- * once the last EXIT is written.  A client that sees the connection end before
- * WELCOME retries from the start (it raced with the end of a flight); one that
- * sees it end after WELCOME but before EXIT knows the runner died.
+ * are at end of file.  The runner then sends EXIT to everyone attached, stops
+ * accepting (it removes the socket path, serves what already queued, closes
+ * the listening socket) and releases the key's lock, which it has held since
+ * the starter's election, so the next invocation starts a new flight.  It
+ * exits once every client has hung up after its EXIT.  A client that sees the
+ * connection end before WELCOME retries from the start (it raced with the end
+ * of a flight); one that sees it end after WELCOME but before EXIT knows the
+ * runner died.
+ *
+ * When every client has left before the end, the flight is abandoned: the
+ * socket path goes at once, queued connections are closed without WELCOME,
+ * and the key's lock stays held until the command's process group is gone.
  *
  * The decoder below is the only code that parses bytes from a peer.
  */
@@ -76,6 +89,7 @@ enum sf_msg_type {
 enum sf_refuse {
 	SF_REFUSE_VERSION = 1,  /* the runner speaks another protocol version */
 	SF_REFUSE_KEY     = 2,  /* file names collided but the keys differ */
+	SF_REFUSE_NESTED  = 3,  /* the client runs inside this very flight */
 };
 
 /* How a flight ended; carried by EXIT.  Values are wire format. */

@@ -2,25 +2,37 @@
  * runner.h — the process that owns a flight.
  *
  * The runner is a detached process (its own session, stdout and stderr on
- * /dev/null) forked from the invocation that starts the flight.  It owns the
- * listening socket, the command (its own process group), the command's
- * output pipes, the spools, and the clients; it fans progress out to the
- * clients (proto.h) and reaps the command.  It is our own process, so unlike
- * the rest of the library it sets signal dispositions and exits.
+ * /dev/null) forked from the invocation that starts the flight.  It is a
+ * composition: an event loop (loop.h), the command as the source of the
+ * output (command.h), the spools (output.h) and the fan-out to clients
+ * (hub.h); runner.c only wires them and runs the flight's lifecycle.  It is
+ * our own process, so unlike the rest of the library it sets signal
+ * dispositions and exits.
+ *
+ * The key.  The runner holds the key's flight lock (flight.c) for the whole
+ * flight: from the starter's election until the flight has ended, or, when
+ * everyone left, until the command's whole process group is gone.  So at no
+ * instant do two commands of one key run on one host: whoever finds no
+ * socket to join waits on that lock.  On the way out the runner removes its own socket and
+ * the lock file (still holding the lock), so nothing of the key is left.
  */
 #ifndef SF_RUNNER_H
 #define SF_RUNNER_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "proto.h"
 
 struct sf_runner_args {
 	int dirfd;                  /* the runtime directory */
+	const char *dir;            /* its path, for addresses and messages */
 	const char *lockname;       /* the key's lock file in dirfd */
+	int lockfd;                 /* open on it, with the flight lock (flight.c) */
 	const char *sockname;       /* the key's socket in dirfd */
 	int listenfd;               /* bound and listening on sockname */
+	struct stat bound;          /* what sockname was when bound */
 	int starterfd;              /* runner's end of a socketpair with the starter */
 	uint8_t digest[SF_DIGEST_LEN];
 	char *const *argv;          /* the command */
@@ -35,6 +47,7 @@ struct sf_runner_args {
  * (or by the caller's exit) when it ends.  The runner inherits the
  * caller's environment, working directory and standard input, which it
  * hands to the command, and closes every other descriptor it was not given.
+ * The command's environment also gets SF_FLIGHTS_ENV (sfexec.h).
  */
 int sf_runner_spawn(const struct sf_runner_args *a);
 

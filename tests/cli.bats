@@ -77,19 +77,24 @@ usage_error_like() {
 }
 
 @test "--key=K, --dir=D, --wait-timeout=S, --grace=S long forms with '='" {
-	sfrun --key=kk --dir="$T/d2" --wait-timeout=20 --grace=1 -- "$FC" out 'ok\n'
-	assert_status 0
-	assert_file_is "$T/run.out" $'ok\n'
-	[[ -f $T/d2/$(keyhash kk).lock ]] || fail "lock not in --dir"
+	spawn A --key=kk --dir="$T/d2" --wait-timeout=20 --grace=1 -- "$FC" out 'ok\n' gate "$T/gate"
+	wait_for 10 test -S "$T/d2/$(keyhash kk).sock"
+	touch "$T/gate"
+	reap A
+	assert_rc A 0
+	assert_file_is "$T/A.out" $'ok\n'
+	[[ -z $(ls -A "$T/d2") ]] || fail "left in --dir: $(ls -A "$T/d2")"
 }
 
 @test "4096-byte key is accepted" {
 	local key
 	key=$(printf 'a%.0s' {1..4096})
-	sfrun -k "$key" -- "$FC" out 'ok\n'
-	assert_status 0
-	assert_file_is "$T/run.out" $'ok\n'
-	[[ -f $SFEXEC_DIR/$(keyhash "$key").lock ]] || fail "lock file name is not the key hash"
+	spawn A -k "$key" -- "$FC" out 'ok\n' gate "$T/gate"
+	wait_for 10 test -S "$SFEXEC_DIR/$(keyhash "$key").sock"
+	touch "$T/gate"
+	reap A
+	assert_rc A 0
+	assert_file_is "$T/A.out" $'ok\n'
 }
 
 # ---- option termination and -- -----------------------------------------

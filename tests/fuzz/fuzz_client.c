@@ -39,7 +39,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f->fd = sv[0];
 	f->spool[0] = f->spool[1] = -1;
 	f->role = SF_JOINED;
-	f->pgid = 0;    /* never signal anything from a fuzzer */
 	f->deadline = sf_clock_ms() + 1000;
 	if (sf_flight_stream(f, null, null, &oc, cause, sizeof(cause)) == 0 &&
 	    oc.how == SF_END_TIMEOUT)

@@ -1,0 +1,499 @@
+/* hub.c — the runner's fan-out to its clients; see hub.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "hub.h"
+#include "unixsock.h"
+
+#define HELLO_TIMEOUT_MS 5000   /* a connection must say HELLO by then */
+/*
+ * After EXIT, the hub keeps a client's connection until the client hangs
+ * up, for this long at most.  Whoever closes a spool last frees its pages
+ * (0.15 s for 1 GiB of tmpfs here), and that should be the runner, which
+ * nobody waits for, not an invocation about to exit.  The timer starts when
+ * EXIT has been written out in full, so a slow reader loses nothing.
+ */
+#define LINGER_MS        5000
+/* Connections that have not said HELLO yet hold no more than this many
+ * descriptors and buffers; the rest wait in the listen queue. */
+#define MAX_PENDING      256
+/* Out of descriptors or memory for accept: try again this much later (or
+ * as soon as a client leaves). */
+#define ACCEPT_RETRY_MS  100
+
+struct client {
+	sf_hub *h;
+	int fd;
+	bool live;                  /* welcomed */
+	bool spool_sent[2];         /* SPOOL (with its descriptor) sent */
+	bool exit_queued, exit_sent;
+	uint64_t sent[2];           /* ends announced so far */
+	long long since;            /* accepted at (clock.h microseconds) */
+	struct sf_timer timer;      /* HELLO timeout, then linger */
+	size_t inlen;
+	uint8_t in[SF_PROTO_MAX_FRAME];
+	size_t outoff, outlen;
+	uint8_t out[3 * SF_PROTO_MAX_FRAME];
+	struct client *prev, *next;
+};
+
+struct sf_hub {
+	struct sf_hub_args a;
+	struct client *head;
+	size_t n, npending;
+	bool stopping, dropping, ended;
+	bool listen_watched;
+	struct sf_timer accept_retry;
+	struct sf_msg exit;
+};
+
+static void client_ready(void *arg, int fd, int ready);
+static void accept_ready(void *arg, int fd, int ready);
+
+static void
+watch_listener(sf_hub *h, bool on)
+{
+	if (h->a.listenfd == -1 || h->listen_watched == on)
+		return;
+	if (on && sf_loop_watch(h->a.loop, h->a.listenfd, SF_LOOP_READ,
+	    accept_ready, h) == -1)
+		return;
+	if (!on)
+		sf_loop_unwatch(h->a.loop, h->a.listenfd);
+	h->listen_watched = on;
+}
+
+static void
+close_listener(sf_hub *h)
+{
+	watch_listener(h, false);
+	sf_loop_timer_clear(h->a.loop, &h->accept_retry);
+	close(h->a.listenfd);
+	h->a.listenfd = -1;
+}
+
+static void
+drop(struct client *c)
+{
+	sf_hub *h = c->h;
+
+	sf_loop_unwatch(h->a.loop, c->fd);
+	sf_loop_timer_clear(h->a.loop, &c->timer);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		h->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	h->n--;
+	if (!c->live)
+		h->npending--;
+	free(c);
+	/* A descriptor is free again: a paused listener may go on. */
+	if (h->a.listenfd != -1 && !h->listen_watched &&
+	    h->accept_retry.at != 0) {
+		sf_loop_timer_clear(h->a.loop, &h->accept_retry);
+		watch_listener(h, true);
+	}
+}
+
+static void
+on_timer(void *arg)
+{
+	drop(arg);      /* silent past HELLO_TIMEOUT_MS, or done lingering */
+}
+
+static void
+want_write(struct client *c)
+{
+	sf_loop_watch(c->h->a.loop, c->fd, SF_LOOP_READ |
+	    (c->outoff < c->outlen ? SF_LOOP_WRITE : 0), client_ready, c);
+}
+
+/* Send a SPOOL frame with the stream's reader attached to its first byte.
+ * Returns 1 sent, 0 try again when writable, -1 drop the client. */
+static int
+send_spool(struct client *c, int s)
+{
+	uint8_t buf[SF_PROTO_MAX_FRAME];
+	struct sf_msg m;
+	ssize_t n;
+	int len;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_SPOOL;
+	m.u.spool.stream = (uint8_t)(s + 1);
+	len = sf_proto_encode(&m, buf, sizeof(buf));
+	n = sf_unixsock_send_fd(c->fd, buf, (size_t)len, c->h->a.out->reader[s]);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n <= 0)
+		return -1;
+	memcpy(c->out, buf + n, (size_t)(len - n));
+	c->outoff = 0;
+	c->outlen = (size_t)(len - n);
+	c->spool_sent[s] = true;
+	return 1;
+}
+
+static void
+queue(struct client *c, const struct sf_msg *m)
+{
+	c->outlen += (size_t)sf_proto_encode(m, c->out + c->outlen,
+	    sizeof(c->out) - c->outlen);
+}
+
+/*
+ * Write what the client is owed: first the rest of a partly sent frame, then
+ * the descriptor of a spool it has not seen, then fresh DATA frames for
+ * streams that grew, then EXIT.  Returns -1 when the client must be dropped.
+ */
+static int
+flush(struct client *c)
+{
+	const struct sf_output *o = c->h->a.out;
+	struct sf_msg m;
+	ssize_t n;
+	int s, sent;
+
+	if (!c->live)
+		return 0;
+	for (;;) {
+		while (c->outoff < c->outlen) {
+			n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				return 0;
+			if (n == -1)
+				return -1;
+			c->outoff += (size_t)n;
+		}
+		if (c->exit_queued && !c->exit_sent) {
+			/* All said: now it has LINGER_MS to hang up. */
+			c->exit_sent = true;
+			sf_loop_timer_set(c->h->a.loop, &c->timer,
+			    sf_clock_us() + LINGER_MS * 1000LL, on_timer, c);
+		}
+		if (c->exit_queued)
+			return 0;
+		c->outoff = c->outlen = 0;
+		for (s = 0, sent = 0; s < 2 && !sent; s++)
+			if (o->reader[s] != -1 && !c->spool_sent[s] &&
+			    (sent = send_spool(c, s)) <= 0)
+				return sent;
+		if (sent)
+			continue;
+		for (s = 0; s < 2; s++) {
+			if (c->sent[s] == o->size[s])
+				continue;
+			memset(&m, 0, sizeof(m));
+			m.type = SF_MSG_DATA;
+			m.u.data.stream = (uint8_t)(s + 1);
+			m.u.data.end = o->size[s];
+			queue(c, &m);
+			c->sent[s] = o->size[s];
+		}
+		if (c->h->ended) {
+			queue(c, &c->h->exit);
+			c->exit_queued = true;
+		}
+		if (c->outlen == 0)
+			return 0;
+	}
+}
+
+/* Flush and keep the write interest right; drops the client on error. */
+static void
+push(struct client *c)
+{
+	if (flush(c) == -1)
+		drop(c);
+	else if (c->live)
+		want_write(c);
+}
+
+static void
+push_all(sf_hub *h)
+{
+	struct client *c, *next;
+
+	for (c = h->head; c != NULL; c = next) {
+		next = c->next;
+		push(c);
+	}
+}
+
+static void
+welcome(struct client *c)
+{
+	struct sf_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_WELCOME;
+	m.u.welcome.version = SF_PROTO_VERSION;
+	m.u.welcome.runner = c->h->a.runner;
+	m.u.welcome.starter = c->h->a.starter;
+	m.u.welcome.pgid = c->h->a.pgid;
+	c->outoff = c->outlen = 0;
+	queue(c, &m);
+	c->live = true;
+	c->h->npending--;
+	sf_loop_timer_clear(c->h->a.loop, &c->timer);
+	push(c);
+}
+
+static void
+refuse(struct client *c, int reason)
+{
+	uint8_t buf[SF_PROTO_MAX_FRAME];
+	struct sf_msg m;
+	int len;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_REFUSE;
+	m.u.refuse.reason = (uint8_t)reason;
+	len = sf_proto_encode(&m, buf, sizeof(buf));
+	(void)!send(c->fd, buf, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	drop(c);
+}
+
+/* The client's socket is readable. */
+static void
+hear(struct client *c)
+{
+	struct ucred cr;
+	struct sf_msg m;
+	ssize_t n;
+	int len, why;
+
+	if (c->live) {
+		/* A welcomed client never speaks again: this is its end of
+		 * file, or a protocol violation; either way it leaves. */
+		drop(c);
+		return;
+	}
+	do
+		n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		drop(c);
+		return;
+	}
+	c->inlen += (size_t)n;
+	len = sf_proto_decode(c->in, c->inlen, &m);
+	if (len == 0)
+		return;
+	if (len < 0 || m.type != SF_MSG_HELLO || (size_t)len != c->inlen) {
+		drop(c);
+		return;
+	}
+	if (m.u.hello.version != SF_PROTO_VERSION || m.u.hello.flags != 0) {
+		refuse(c, SF_REFUSE_VERSION);
+		return;
+	}
+	if (memcmp(m.u.hello.digest, c->h->a.digest, SF_DIGEST_LEN) != 0) {
+		refuse(c, SF_REFUSE_KEY);
+		return;
+	}
+	if (c->h->dropping) {
+		drop(c);        /* never join a flight being torn down */
+		return;
+	}
+	if (c->h->a.admit != NULL && sf_unixsock_peer(c->fd, &cr) == 0 &&
+	    (why = c->h->a.admit(c->h->a.arg, &cr)) != 0) {
+		refuse(c, why);
+		return;
+	}
+	welcome(c);
+}
+
+static void
+client_ready(void *arg, int fd, int ready)
+{
+	struct client *c = arg;
+
+	(void)fd;
+	if (ready & SF_LOOP_READ) {
+		hear(c);
+		return;         /* c may be gone; a write waits a turn */
+	}
+	if (ready & SF_LOOP_WRITE)
+		push(c);
+}
+
+static struct client *
+add(sf_hub *h, int fd)
+{
+	struct client *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->h = h;
+	c->fd = fd;
+	c->since = sf_clock_us();
+	if (sf_loop_watch(h->a.loop, fd, SF_LOOP_READ, client_ready, c) == -1) {
+		free(c);
+		return NULL;
+	}
+	c->next = h->head;
+	if (h->head)
+		h->head->prev = c;
+	h->head = c;
+	h->n++;
+	h->npending++;
+	sf_loop_timer_set(h->a.loop, &c->timer,
+	    c->since + HELLO_TIMEOUT_MS * 1000LL, on_timer, c);
+	return c;
+}
+
+int
+sf_hub_add(sf_hub *h, int fd)
+{
+	struct client *c = add(h, fd);
+
+	if (c == NULL)
+		return -1;
+	hear(c);
+	return 0;
+}
+
+/* Make room under a flood: drop the connection that has waited longest
+ * for its HELLO, so silent peers cannot keep an honest joiner queued. */
+static void
+evict_oldest_pending(sf_hub *h)
+{
+	struct client *c, *oldest = NULL;
+
+	for (c = h->head; c != NULL; c = c->next)
+		if (!c->live && (oldest == NULL || c->since < oldest->since))
+			oldest = c;
+	if (oldest != NULL)
+		drop(oldest);
+}
+
+static void
+retry_accept(void *arg)
+{
+	watch_listener(arg, true);
+}
+
+static void
+accept_ready(void *arg, int lfd, int ready)
+{
+	sf_hub *h = arg;
+	struct client *c;
+	struct ucred cr;
+	int turns, fd;
+
+	(void)ready;
+	for (turns = 0; turns < 4 * MAX_PENDING; turns++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (h->stopping)
+					close_listener(h);  /* the queue is empty */
+				return;
+			}
+			/* EMFILE, ENFILE, ENOBUFS, ENOMEM, or worse: pause
+			 * rather than spin, until a client leaves or a while
+			 * has passed. */
+			watch_listener(h, false);
+			sf_loop_timer_set(h->a.loop, &h->accept_retry,
+			    sf_clock_us() + ACCEPT_RETRY_MS * 1000LL, retry_accept, h);
+			return;
+		}
+		/* Another user may neither join nor speak to a flight. */
+		if (sf_unixsock_peer(fd, &cr) == -1 || cr.uid != geteuid() ||
+		    (h->stopping && !h->ended) || (c = add(h, fd)) == NULL) {
+			close(fd);
+			continue;
+		}
+		/* An honest joiner sent HELLO right after connecting: it is
+		 * usually here already, and then it is welcomed at once. */
+		hear(c);
+		if (h->npending > MAX_PENDING)
+			evict_oldest_pending(h);
+	}
+}
+
+sf_hub *
+sf_hub_new(const struct sf_hub_args *a)
+{
+	sf_hub *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	h->a = *a;
+	watch_listener(h, true);
+	if (!h->listen_watched) {
+		free(h);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return h;
+}
+
+void
+sf_hub_grew(sf_hub *h)
+{
+	push_all(h);
+}
+
+void
+sf_hub_end(sf_hub *h, const struct sf_msg *exit)
+{
+	h->exit = *exit;
+	h->ended = true;
+	push_all(h);
+}
+
+void
+sf_hub_stop(sf_hub *h, bool drop_all)
+{
+	struct client *c, *next;
+
+	h->stopping = true;
+	h->dropping = drop_all;
+	if (drop_all)
+		for (c = h->head; c != NULL; c = next) {
+			next = c->next;
+			drop(c);
+		}
+	/* Take in what already queued; the listener closes once it is empty. */
+	if (h->a.listenfd != -1)
+		accept_ready(h, h->a.listenfd, SF_LOOP_READ);
+}
+
+size_t
+sf_hub_clients(const sf_hub *h)
+{
+	return h->n;
+}
+
+bool
+sf_hub_idle(const sf_hub *h)
+{
+	return h->n == 0 && h->a.listenfd == -1;
+}
+
+void
+sf_hub_free(sf_hub *h)
+{
+	if (h == NULL)
+		return;
+	while (h->head != NULL)
+		drop(h->head);
+	if (h->a.listenfd != -1)
+		close_listener(h);
+	free(h);
+}

@@ -1,0 +1,66 @@
+/*
+ * hub.h — the runner's fan-out to its clients: accept, HELLO, per-client
+ * frame queues, SPOOL, DATA and EXIT (proto.h), linger, flood control.
+ *
+ * The hub never knows where the bytes come from: it reads the sizes and the
+ * read-only spools of an sf_output, and is told when they grew and how the
+ * flight ended.  Every client socket is non-blocking and owes at most one
+ * small frame buffer, refilled from the sizes only when empty, so a slow
+ * client costs constant memory and never stalls the others.
+ */
+#ifndef SF_HUB_H
+#define SF_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "loop.h"
+#include "output.h"
+#include "proto.h"
+
+typedef struct sf_hub sf_hub;
+
+struct sf_hub_args {
+	sf_loop *loop;
+	const struct sf_output *out;
+	uint8_t digest[SF_DIGEST_LEN];  /* the key; HELLO must match it */
+	int listenfd;                   /* bound and listening; the hub owns it */
+	uint32_t runner, starter, pgid; /* WELCOME's fields */
+	/* Whether a connected peer may join: 0, or a reason (enum sf_refuse). */
+	int (*admit)(void *arg, const struct ucred *peer);
+	void *arg;
+};
+
+/* sf_hub_new — a hub listening on a->listenfd; NULL/errno. */
+sf_hub *sf_hub_new(const struct sf_hub_args *a);
+
+/* sf_hub_add — take a connected socket (the starter's) as a new client,
+ * which must say HELLO like any other.  Returns 0 or -1/errno. */
+int sf_hub_add(sf_hub *h, int fd);
+
+/* sf_hub_grew — the output grew: tell every client. */
+void sf_hub_grew(sf_hub *h);
+
+/* sf_hub_end — the flight ended as exit says: send it to every client,
+ * after the last DATA; each then has LINGER to hang up. */
+void sf_hub_end(sf_hub *h, const struct sf_msg *exit);
+
+/*
+ * sf_hub_stop — stop taking joiners (the caller has removed the socket's
+ * name): what already queued on the listener is served when the flight has
+ * ended (sf_hub_end), dropped otherwise; then the listener is closed.  With
+ * drop, every client is dropped too (the flight was abandoned).
+ */
+void sf_hub_stop(sf_hub *h, bool drop);
+
+/* sf_hub_clients — connections open (welcomed or not yet). */
+size_t sf_hub_clients(const sf_hub *h);
+
+/* sf_hub_idle — nobody is connected and the listener is closed. */
+bool sf_hub_idle(const sf_hub *h);
+
+void sf_hub_free(sf_hub *h);
+
+#endif
