@@ -135,7 +135,10 @@ report(const struct sf_outcome *oc, pid_t runner, const char *timeout_arg)
 		msg("flight failed: %s: %s", oc->name, strerror(oc->err));
 		return EXIT_FAILURE_;
 	case SF_END_OWNER_DIED:
-		msg("flight owner (pid %ld) died", (long)runner);
+		if (runner > 0)
+			msg("flight owner (pid %ld) died", (long)runner);
+		else    /* in a PID namespace we cannot see */
+			msg("flight owner died");
 		return EXIT_FAILURE_;
 	case SF_END_TIMEOUT:
 		/* Nothing about the flight: it goes on for the others, and is
