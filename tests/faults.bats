@@ -127,7 +127,7 @@ dir_is() {
 	kill -STOP "$r"
 	spawn C -v -k q -- "$FC" count "$T/count" out 'fresh\n'
 	# C has connected and sent HELLO; the stopped runner cannot accept it
-	wait_for 10 test "$(listen_queue "$(sock_of q)")" = 1
+	wait_for 10 queue_is "$(sock_of q)" 1
 	kill -KILL "$r"
 	reap A 5
 	assert_rc A 125
@@ -595,7 +595,7 @@ flood_start() {
 	read -r pg <"$T/cmd.pgid"
 	wait_for 5 pg_gone "$pg"
 	# the spool had no name: with its readers gone the space is free again
-	wait_for 5 test "$(df --output=used -k "$MNT" | tail -n1 | tr -d ' ')" -eq 0
+	wait_for 5 kb_used_is "$MNT" 0
 	dir_is "$MNT" "$(keyhash full).lock"
 }
 

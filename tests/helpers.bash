@@ -94,7 +94,10 @@ alive() {
 }
 
 # wait_for SECONDS COMMAND...: poll COMMAND every 0.02 s until it succeeds;
-# fail the test when SECONDS (decimal) pass first.
+# fail the test when SECONDS (decimal) pass first.  Only COMMAND runs again:
+# its arguments are expanded once, so `wait_for 5 test "$(fd_count P)" -le 9`
+# would never see the count change.  Name the condition instead (a function
+# that computes the value itself: fds_at_most, queue_is, kb_used_is, ...).
 wait_for() {
 	local deadline=$(($(now_us) + $(secs_to_us "$1")))
 	shift
@@ -333,10 +336,26 @@ vmrss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
 # fd_count PID: number of descriptors PID has open.
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
+# fds_at_most PID N: PID has at most N descriptors open (a wait_for
+# condition: counted again on every poll).
+fds_at_most() { (($(fd_count "$1") <= $2)); }
+
 # listen_queue SOCKET: connections waiting in the listen queue of the Unix
 # socket bound at SOCKET, not yet accepted (ss's Recv-Q); 0 if none listens.
 listen_queue() {
 	ss -xlH 2>/dev/null | awk -v p="$1" '$5 == p { n = $3 } END { print n + 0 }'
+}
+
+# queue_is SOCKET N: exactly N connections wait in SOCKET's listen queue (a
+# wait_for condition: ss is asked again on every poll).
+queue_is() { (($(listen_queue "$1") == $2)); }
+
+# kb_used DIR / kb_used_is DIR N: kB in use on the file system holding DIR;
+# kb_used_is is a wait_for condition (df is asked again on every poll).
+kb_used() { df --output=used -k "$1" | tail -n1 | tr -d ' '; }
+kb_used_is() {
+	local kb
+	kb=$(kb_used "$1") && [[ $kb =~ ^[0-9]+$ ]] && ((kb == $2))
 }
 
 # spawn_limited "LIMITS" NAME ARGS...: like spawn, but the invocation runs

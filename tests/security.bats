@@ -29,7 +29,7 @@ refused() {
 	umask 022
 	assert_status 0
 	assert_equal 0700 "$(file_mode "$SFEXEC_DIR")" "mode of the runtime dir"
-	assert_equal 0 "$(stat -c %u "$SFEXEC_DIR")" "owner of the runtime dir"
+	assert_equal "$EUID" "$(stat -c %u "$SFEXEC_DIR")" "owner of the runtime dir"
 	assert_equal "$(keyhash created).lock" "$(ls -A "$SFEXEC_DIR")" "runtime dir contents"
 	assert_empty "$SFEXEC_DIR/$(keyhash created).lock"
 	[[ -f $SFEXEC_DIR/$(keyhash created).lock && ! -L $SFEXEC_DIR/$(keyhash created).lock ]] ||

@@ -111,13 +111,13 @@ comer() {
 	# its descriptors with only A attached; its memory once warmed up
 	fds0=$(fd_count "$r")
 	joiners_round 0 20
-	wait_for 5 test "$(fd_count "$r")" -le "$fds0"
+	wait_for 5 fds_at_most "$r" "$fds0"
 	rss0=$(vmrss_kb "$r")
 	for ((i = 20; i < 1020; i += 20)); do
 		joiners_round "$i" 20
 	done
 	# the runner notices departures in its own time
-	wait_for 5 test "$(fd_count "$r")" -le "$fds0"
+	wait_for 5 fds_at_most "$r" "$fds0"
 	fds=$(fd_count "$r")
 	rss=$(vmrss_kb "$r")
 	echo "# runner after 1,000 joiners: $fds fds (before: $fds0), VmRSS $rss kB (before: $rss0 kB)" >&3
