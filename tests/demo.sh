@@ -16,3 +16,5 @@ for i in 1 2 3 4 5; do
 	printf 'invocation %s got: %s\n' "$i" "$(cat "$dir/out.$i")"
 done
 printf 'the command ran %s time(s) for 5 invocations\n' "$(wc -l < "$dir/count")"
+printf 'to run the examples in README.md: export PATH=%s:$PATH\n' \
+    "$(cd "$(dirname "$sfexec")" && pwd)"
