@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -113,6 +114,7 @@ sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
 	f->spool[0] = f->spool[1] = -1;
 	f->role = role;
 	f->deadline = deadline;
+	f->relay = f->tty = -1;
 	sf_unixsock_pass_creds(fd);
 	memset(&m, 0, sizeof(m));
 	m.type = SF_MSG_HELLO;
@@ -246,11 +248,120 @@ copy_to(sf_flight *f, int s, uint64_t end, int out, char *cause, size_t causelen
 	return -1;
 }
 
+/* ---- the terminal relay ------------------------------------------------------
+ *
+ * The starter on a terminal lends it to the command (flight.c): what is
+ * typed goes down a pipe to the command while the starter is attached, and
+ * end of file follows when it leaves.  The terminal is read through a
+ * descriptor of our own (O_NONBLOCK there changes nothing for the shell),
+ * and only while our process group is the terminal's foreground: a
+ * background sfexec neither steals keystrokes nor stops on SIGTTIN.
+ */
+
+/* How often a background starter looks whether it is in the foreground. */
+#define FOREGROUND_POLL_MS 200
+
+static void
+stop_relay(sf_flight *f)
+{
+	if (f->relay != -1)
+		close(f->relay);
+	if (f->tty != -1)
+		close(f->tty);
+	f->relay = f->tty = -1;
+}
+
+static bool
+foreground(const sf_flight *f)
+{
+	return tcgetpgrp(f->tty) == getpgrp();
+}
+
+/* Move typed bytes on; the relay ends at end of file or on any error. */
+static void
+relay(sf_flight *f, short tty_ev, short relay_ev)
+{
+	ssize_t n;
+
+	if ((tty_ev & (POLLIN | POLLHUP | POLLERR)) && f->rlen == 0) {
+		n = read(f->tty, f->rbuf, sizeof(f->rbuf));
+		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+			stop_relay(f);  /* ^D, or the terminal is gone */
+			return;
+		}
+		if (n > 0) {
+			f->rlen = (size_t)n;
+			f->roff = 0;
+		}
+	}
+	if (f->rlen > 0 && (relay_ev & (POLLOUT | POLLERR | POLLHUP) || tty_ev)) {
+		n = write(f->relay, f->rbuf + f->roff, f->rlen - f->roff);
+		if (n == -1 && errno != EAGAIN && errno != EINTR) {
+			stop_relay(f);  /* the command closed its stdin */
+			return;
+		}
+		if (n > 0 && (f->roff += (size_t)n) == f->rlen)
+			f->rlen = f->roff = 0;
+	}
+}
+
+static void
+start_relay(sf_flight *f)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", STDIN_FILENO);
+	f->tty = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (f->tty == -1 && ttyname(STDIN_FILENO) != NULL)
+		f->tty = open(ttyname(STDIN_FILENO), O_RDONLY | O_NONBLOCK |
+		    O_NOCTTY | O_CLOEXEC);
+	if (f->tty == -1 || fcntl(f->relay, F_SETFL, O_NONBLOCK) == -1)
+		stop_relay(f);
+}
+
+/*
+ * Wait until the runner's connection is readable (1), the deadline passes
+ * (0), or poll fails (-1), serving the terminal relay meanwhile.
+ */
+static int
+wait_runner(sf_flight *f)
+{
+	struct pollfd p[3];
+	int n, r, wait, fg;
+
+	if (f->relay != -1 && f->tty == -1)
+		start_relay(f);
+	for (;;) {
+		p[0] = (struct pollfd){ .fd = f->fd, .events = POLLIN };
+		n = 1;
+		wait = sf_clock_left(f->deadline);
+		fg = 0;
+		if (f->relay != -1) {
+			fg = foreground(f);
+			p[1] = (struct pollfd){ .fd = fg && f->rlen == 0 ? f->tty : -1,
+			    .events = POLLIN };
+			p[2] = (struct pollfd){ .fd = f->rlen > 0 ? f->relay : -1,
+			    .events = POLLOUT };
+			n = 3;
+			if (!fg && (wait == -1 || wait > FOREGROUND_POLL_MS))
+				wait = FOREGROUND_POLL_MS;
+		}
+		r = poll(p, (nfds_t)n, wait);
+		if (r == 0 && !sf_clock_passed(f->deadline))
+			continue;       /* only a look at the foreground */
+		if (r <= 0)
+			return r;
+		if (n == 3 && (p[1].revents || p[2].revents))
+			relay(f, p[1].revents, p[2].revents);
+		if (p[0].revents)
+			return 1;
+	}
+}
+
 int
 sf_flight_stream(sf_flight *f, int out, int err,
     struct sf_outcome *oc, char *cause, size_t causelen)
 {
-	struct pollfd p = { .fd = f->fd, .events = POLLIN };
 	struct sf_msg m;
 	int len, r, s, rc;
 	ssize_t n;
@@ -289,7 +400,7 @@ sf_flight_stream(sf_flight *f, int out, int err,
 		}
 		if (len < 0)
 			goto garbled;
-		r = poll(&p, 1, sf_clock_left(f->deadline));
+		r = wait_runner(f);
 		if (r == -1 && errno == EINTR && !sf_clock_passed(f->deadline))
 			continue;
 		if (r == 0 || (r == -1 && errno == EINTR)) {
@@ -340,5 +451,6 @@ sf_flight_close(sf_flight *f)
 		close(f->spool[1]);
 	while (f->nfdq > 0)
 		close(f->fdq[--f->nfdq]);
+	stop_relay(f);
 	free(f);
 }

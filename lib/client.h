@@ -20,6 +20,11 @@ struct sf_flight {
 	pid_t starter;              /* 0 unless the runner shares our PID namespace */
 	pid_t pgid;                 /* the command's group, likewise */
 	long long deadline;         /* clock.h milliseconds; -1: none */
+	int relay;                  /* the starter: write end of the command's
+	                               stdin, fed from our terminal; or -1 */
+	int tty;                    /* our terminal, opened non-blocking; or -1 */
+	size_t rlen, roff;          /* typed, not yet in the relay */
+	uint8_t rbuf[4096];
 	size_t inlen;
 	uint8_t in[2 * SF_PROTO_MAX_FRAME];
 };

@@ -42,7 +42,8 @@ child_exec(struct sf_command *c, int out_w, int err_w, int exec_w)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() == 1)
 		_exit(125);
-	if (dup2(out_w, 1) == -1 || dup2(err_w, 2) == -1)
+	if ((c->stdinfd != -1 && dup2(c->stdinfd, 0) == -1) ||
+	    dup2(out_w, 1) == -1 || dup2(err_w, 2) == -1)
 		goto fail;
 	sigprocmask(SIG_SETMASK, &r->mask, NULL);
 	execvp(c->argv[0], c->argv);

@@ -41,6 +41,7 @@ struct sf_command {
 	char *const *argv;
 	long grace_ms;
 	const struct sf_command_restore *restore;
+	int stdinfd;                /* the command's stdin, or -1: ours */
 	void (*grew)(void *arg);    /* the output grew */
 	void (*ended)(void *arg);   /* reaped, both pipes at end of file */
 	void *arg;
@@ -61,8 +62,8 @@ struct sf_command {
 };
 
 /*
- * sf_command_start — fork and exec the command with stdin from the caller's
- * descriptor 0, stdout and stderr into pipes read from the loop.  Returns 0;
+ * sf_command_start — fork and exec the command with stdin from stdinfd (or
+ * the caller's descriptor 0), stdout and stderr into pipes read from the loop.  Returns 0;
  * or -1 with fail_err and fail_what set, and then ended() is due at once
  * (the caller checks done).
  */

@@ -170,12 +170,13 @@ wait_flight(const struct sf_opts *o, int lockfd, const char *name,
  * socket, no lock file. */
 static int
 start(const struct sf_opts *o, int lockfd, const char *lockname,
-    const char *sockname, char *cause, size_t causelen)
+    const char *sockname, int *relay, char *cause, size_t causelen)
 {
 	struct sf_runner_args a;
-	int lfd, sv[2], saved;
+	int lfd, sv[2] = { -1, -1 }, in[2] = { -1, -1 }, saved;
 
 	memset(&a, 0, sizeof(a));
+	a.stdinfd = -1;
 	/* Whatever has the name now is stale: every live flight holds the
 	 * flight lock we hold, and the directory is ours alone. */
 	if (unlinkat(o->dirfd, sockname, 0) == -1 && errno != ENOENT) {
@@ -204,18 +205,41 @@ start(const struct sf_opts *o, int lockfd, const char *lockname,
 	memcpy(a.digest, o->key.digest, SF_DIGEST_LEN);
 	a.argv = o->argv;
 	a.grace_ms = o->grace_ms;
+	/*
+	 * A terminal is lent, not given: the command reads it through a pipe
+	 * that we fill while we are attached (client.c), so once we are gone
+	 * it sees end of file and the terminal is the shell's again.  A pipe
+	 * or a file is the command's own to read to the end.
+	 */
+	if (isatty(STDIN_FILENO)) {
+		if (pipe2(in, O_CLOEXEC) == -1) {
+			saved = errno;
+			snprintf(cause, causelen, "pipe: %s", strerror(saved));
+			goto fail;
+		}
+		a.stdinfd = in[0];
+	}
 	if (sf_runner_spawn(&a) == -1) {
 		saved = errno;
 		snprintf(cause, causelen, "cannot start the flight's runner: %s",
 		    strerror(saved));
-		close(sv[0]);
-		close(sv[1]);
 		goto fail;
 	}
 	close(sv[1]);
 	close(lfd);
+	if (in[0] != -1)
+		close(in[0]);
+	*relay = in[1];
 	return sv[0];
 fail:
+	if (sv[0] != -1) {
+		close(sv[0]);
+		close(sv[1]);
+	}
+	if (in[0] != -1) {
+		close(in[0]);
+		close(in[1]);
+	}
 	sf_unixsock_unlink(o->dirfd, sockname, &a.bound);
 	close(lfd);
 fail_lock:
@@ -237,7 +261,7 @@ sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen)
 	long long deadline = o->timeout_ms < 0 ? -1 : sf_clock_ms() + o->timeout_ms;
 	enum sf_role role;
 	sf_flight *f;
-	int fd, lockfd, tries, saved;
+	int fd, lockfd, tries, saved, relay = -1;
 
 	snprintf(lockname, sizeof(lockname), "%s.lock", o->key.name);
 	snprintf(sockname, sizeof(sockname), "%s.sock", o->key.name);
@@ -277,7 +301,8 @@ sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen)
 					continue;
 				}
 				role = SF_STARTED;
-				fd = start(o, lockfd, lockname, sockname, cause, causelen);
+				fd = start(o, lockfd, lockname, sockname, &relay,
+				    cause, causelen);
 				flock(lockfd, LOCK_UN);     /* the election is over */
 			}
 			saved = errno;
@@ -293,8 +318,12 @@ sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen)
 			return NULL;
 		}
 		f = sf_client_hello(fd, &o->key, role, deadline, cause, causelen);
-		if (f != NULL)
+		if (f != NULL) {
+			f->relay = relay;
 			return f;
+		}
+		if (relay != -1)
+			close(relay);
 		if (errno != ECONNRESET)
 			return NULL;
 		if (role == SF_STARTED) {

@@ -299,7 +299,7 @@ runner_main(const struct sf_runner_args *a)
 	struct ucred cr;
 	struct rlimit rl;
 	sigset_t none;
-	int keep[5], devnull;
+	int keep[6], devnull;
 
 	memset(&r, 0, sizeof(r));
 	r.a = a;
@@ -308,7 +308,8 @@ runner_main(const struct sf_runner_args *a)
 	keep[1] = a->listenfd;
 	keep[2] = a->starterfd;
 	keep[3] = a->lockfd;
-	close_others(keep, 4);
+	keep[4] = a->stdinfd;
+	close_others(keep, a->stdinfd != -1 ? 5 : 4);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull == -1)
 		early_fail(a, r.lockfd, "runner: /dev/null");
@@ -345,6 +346,7 @@ runner_main(const struct sf_runner_args *a)
 	r.cmd.argv = a->argv;
 	r.cmd.grace_ms = a->grace_ms;
 	r.cmd.restore = &r.restore;
+	r.cmd.stdinfd = a->stdinfd;
 	r.cmd.grew = on_grew;
 	r.cmd.ended = on_ended;
 	r.cmd.arg = &r;
@@ -372,6 +374,8 @@ runner_main(const struct sf_runner_args *a)
 
 	/* The command has its stdin; the runner lets go of it and of the
 	 * working directory (so it never holds a file system busy). */
+	if (a->stdinfd != -1)
+		close(a->stdinfd);
 	dup2(devnull, 0);
 	close(devnull);
 	(void)!chdir("/");

@@ -34,6 +34,7 @@ struct sf_runner_args {
 	int listenfd;               /* bound and listening on sockname */
 	struct stat bound;          /* what sockname was when bound */
 	int starterfd;              /* runner's end of a socketpair with the starter */
+	int stdinfd;                /* the command's stdin if not our own 0, or -1 */
 	uint8_t digest[SF_DIGEST_LEN];
 	char *const *argv;          /* the command */
 	long grace_ms;              /* SIGTERM to SIGKILL, once abandoned */

@@ -38,6 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = calloc(1, sizeof(*f));
 	f->fd = sv[0];
 	f->spool[0] = f->spool[1] = -1;
+	f->relay = f->tty = -1;
 	f->role = SF_JOINED;
 	f->deadline = sf_clock_ms() + 1000;
 	if (sf_flight_stream(f, null, null, &oc, cause, sizeof(cause)) == 0 &&
