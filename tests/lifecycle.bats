@@ -289,3 +289,22 @@ slow_cleanup_cmd() {
 	reap A
 	assert_dir_empty "$SFEXEC_DIR"
 }
+
+@test "a starter that is pid 1 of its own PID namespace takes the flight with it; joiners get 125" {
+	[[ $EUID == 0 ]] || skip "needs root for unshare -p"
+	command -v unshare >/dev/null || skip "no unshare"
+	spawn_tool ns unshare -p -f "$SFEXEC" -k pid1 -- "$FC" pgid "$T/cmd.pgid" out 'A\n' gate "$T/never" 60
+	wait_for 10 test -s "$T/cmd.pgid"
+	spawn B -v -k pid1 -- true
+	wait_for 10 file_has "$T/B.err" "joined flight"
+	assert_equal "sfexec: joined flight (started in another PID namespace)" "$(vline B)"
+	wait_for 10 file_has "$T/B.out" A
+	local starter
+	starter=$(pgrep -P "${PIDS[ns]}")
+	[[ -n $starter ]] || fail "no starter under unshare"
+	kill -KILL "$starter"
+	reap B 10
+	assert_rc B 125
+	assert_match '^sfexec: flight owner \(pid [0-9]+\) died$' "$(sed -n 2p "$T/B.err")"
+	assert_file_is "$T/B.out" $'A\n'
+}
