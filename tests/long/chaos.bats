@@ -44,11 +44,24 @@ chaos_spawn() {
 	local name=$1
 	(exec env --default-signal=INT,QUIT,PIPE,TERM "$SFEXEC" -v -k chaos -- \
 		"$TOOLS/streamer" -c "$D/count" -g "$D/cmd.pgid" -p "$D/progress" -s "$D/go" \
-		-e "$STATUS" "$T/data" "$CHUNK" "$PAUSE_MS") \
+		-L "$T/runs.log" -e "$STATUS" "$T/data" "$CHUNK" "$PAUSE_MS") \
 		</dev/null > >(exec sha256sum >"$T/$name.sum") 2>"$T/$name.err" 3>&- 6>&- 7>&- 8>&- 9>&- &
 	PIDS[$name]=$!
 	STARTS[$name]=$(proc_start $!)
 	echo $! >>"$T/.pids"
+}
+
+# assert_no_overlap LOG: the runs recorded by streamer -L never overlapped:
+# in time order, starts and ends alternate, and every run ended.
+assert_no_overlap() {
+	local bad
+	bad=$(sort -k3,3n "$1" | awk '
+		$1 == "start" { if (run) { print "run " $2 " started while " run " ran"; exit }
+		                run = $2; n++ }
+		$1 == "end"   { if (run != $2) { print "end of " $2 " while " run " ran"; exit }
+		                run = "" }
+		END { if (run) print "run " run " never ended" }')
+	[[ -z $bad ]] || fail "two commands of one key ran at once: $bad" "$(cat "$1")"
 }
 
 # at_point C: the stream has C pieces out (C = NCHUNK + 1: it is exiting).
@@ -176,4 +189,33 @@ chaos_round() {
 		chaos_round "$ROUND"
 	done
 	echo "# $((rounds - first + 1)) rounds in $(($(now_ms) - t0)) ms" >&3
+	assert_no_overlap "$T/runs.log"
+}
+
+@test "chaos: flights abandoned mid-stream back to back, each command slow to clean up: never two at once" {
+	local r i n names pg t0 rounds=${SFEXEC_CHAOS_ROUNDS:-20}
+	head -c 4194304 /dev/urandom >"$T/data"
+	t0=$(now_ms)
+	for ((r = 1; r <= rounds; r++)); do
+		names=()
+		for i in 1 2 3 4 5; do
+			n=a$r.$i
+			spawn "$n" -k back -- "$TOOLS/streamer" -c "$T/count" -g "$T/cmd.pgid" \
+				-L "$T/runs.log" -t $((50 + RANDOM % 200)) "$T/data" 65536 5
+			names+=("$n")
+		done
+		# every invocation leaves mid-stream: the flight is abandoned,
+		# and the next round's invocations arrive while it cleans up
+		wait_for 30 has_bytes "$T/a$r.1.out" $((65536 * (1 + RANDOM % 8)))
+		for n in "${names[@]}"; do kill -KILL "${PIDS[$n]}" 2>/dev/null || true; done
+		for n in "${names[@]}"; do reap "$n" 30; done
+	done
+	# the last one runs to the end
+	spawn last -k back -- "$TOOLS/streamer" -c "$T/count" -L "$T/runs.log" "$T/data" 65536 0
+	reap last 60
+	assert_rc last 0
+	assert_same_bytes "$T/data" "$T/last.out"
+	wait_for 30 test ! -e "$(lock_of back)"
+	echo "# $rounds abandoned flights in $(($(now_ms) - t0)) ms; $(grep -c start "$T/runs.log") runs" >&3
+	assert_no_overlap "$T/runs.log"
 }
