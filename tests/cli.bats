@@ -5,20 +5,6 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
-USAGE_TAIL="; try 'sfexec --help'"
-
-# usage_error EXPECTED-MESSAGE ARGS...: sfexec ARGS fails with exactly one
-# line EXPECTED-MESSAGE on stderr, nothing on stdout, 125, and runs nothing.
-usage_error() {
-	local msg=$1
-	shift
-	sfrun "$@"
-	assert_status 125
-	assert_empty "$T/run.out"
-	assert_err_line "$T/run.err" "$msg"
-	[[ ! -e $T/ran ]] || fail "the command ran"
-}
-
 # usage_error_like REGEX ARGS...: as usage_error, message matched by REGEX
 # (for getopt texts the contract does not spell out).
 usage_error_like() {

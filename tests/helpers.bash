@@ -233,6 +233,21 @@ assert_match() {
 	[[ $2 =~ $1 ]] || fail "${3:-value} does not match /$1/" "got: $(printf %q "$2")"
 }
 
+# the end of every usage error
+USAGE_TAIL="; try 'sfexec --help'"
+
+# usage_error EXPECTED-MESSAGE ARGS...: sfexec ARGS fails with exactly one
+# line EXPECTED-MESSAGE on stderr, nothing on stdout, 125, and runs nothing.
+usage_error() {
+	local msg=$1
+	shift
+	sfrun "$@"
+	assert_status 125
+	assert_empty "$T/run.out"
+	assert_err_line "$T/run.err" "$msg"
+	[[ ! -e $T/ran ]] || fail "the command ran"
+}
+
 # assert_one_line_err FILE EXACT: FILE is exactly "EXACT\n".
 assert_err_line() {
 	assert_file_is "$1" "$2"$'\n'

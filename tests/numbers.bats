@@ -6,20 +6,6 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
-USAGE_TAIL="; try 'sfexec --help'"
-
-# usage_error EXPECTED-MESSAGE ARGS...: sfexec ARGS fails with exactly one
-# line EXPECTED-MESSAGE on stderr, nothing on stdout, 125, and runs nothing.
-usage_error() {
-	local msg=$1
-	shift
-	sfrun "$@"
-	assert_status 125
-	assert_empty "$T/run.out"
-	assert_err_line "$T/run.err" "$msg"
-	[[ ! -e $T/ran ]] || fail "the command ran"
-}
-
 # hold KEY: start invocation A, whose command writes 'held' and then waits
 # for a line on the FIFO $T/fifo; returns once 'held' arrived.
 hold() {
