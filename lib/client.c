@@ -277,6 +277,35 @@ foreground(const sf_flight *f)
 	return tcgetpgrp(f->tty) == getpgrp();
 }
 
+/*
+ * write(2) to the relay without dying of SIGPIPE when the command has closed
+ * its stdin (EPIPE instead): the signal is blocked for the call and, if the
+ * call raised it, taken back, so the caller's signal state is unchanged.
+ */
+static ssize_t
+write_quietly(int fd, const void *buf, size_t len)
+{
+	static const struct timespec zero;
+	sigset_t pipe, old, pending;
+	bool was_pending;
+	ssize_t n;
+	int saved;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &pipe, &old);
+	sigpending(&pending);
+	was_pending = sigismember(&pending, SIGPIPE);
+	n = write(fd, buf, len);
+	saved = errno;
+	if (n == -1 && saved == EPIPE && !was_pending)
+		while (sigtimedwait(&pipe, NULL, &zero) == -1 && errno == EINTR)
+			;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return n;
+}
+
 /* Move typed bytes on; the relay ends at end of file or on any error. */
 static void
 relay(sf_flight *f, short tty_ev, short relay_ev)
@@ -295,7 +324,7 @@ relay(sf_flight *f, short tty_ev, short relay_ev)
 		}
 	}
 	if (f->rlen > 0 && (relay_ev & (POLLOUT | POLLERR | POLLHUP) || tty_ev)) {
-		n = write(f->relay, f->rbuf + f->roff, f->rlen - f->roff);
+		n = write_quietly(f->relay, f->rbuf + f->roff, f->rlen - f->roff);
 		if (n == -1 && errno != EAGAIN && errno != EINTR) {
 			stop_relay(f);  /* the command closed its stdin */
 			return;

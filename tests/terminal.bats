@@ -47,3 +47,19 @@ load helpers
 	assert_file_is "$T/bg.out" $'got: for-the-command\n'
 	! grep -q 'Stopped' "$T/screen" || fail "the background job was stopped: $(cat "$T/screen")"
 }
+
+@test "typing after the command closed its stdin does not kill the starter (no SIGPIPE)" {
+	local pty
+	: >"$T/screen"
+	PTYRUN_LOG=$T/screen "$TOOLS/ptyrun" \
+		expect=ready send='typed\n' wait="$T/gate" expect=done status -- \
+		"$SFEXEC" -k closed -- sh -c 'exec 0<&-; echo ready; "$1" gate "$2"; echo done' \
+		_ "$FC" "$T/gate" >"$T/pty.status" 2>"$T/pty.err" </dev/null &
+	pty=$!
+	echo "$pty" >>"$T/.pids"
+	wait_for 10 file_has "$T/screen" typed
+	sleep 0.3       # the window in which a SIGPIPE would kill the starter
+	touch "$T/gate"
+	wait "$pty" || fail "ptyrun: $(cat "$T/pty.err")"
+	assert_equal "status 0" "$(cat "$T/pty.status")" "the starter's status"
+}
