@@ -117,6 +117,24 @@ arm_deadline(long timeout_ms)
 	    setitimer(ITIMER_REAL, &it, NULL) == -1 ? -1 : 0;
 }
 
+/* The flight's command was stopped or continued (sf_flight_on_note): say
+ * why nothing comes, and how it goes on. */
+static void
+on_note(void *arg, int what, int sig)
+{
+	const char *name;
+
+	(void)arg;
+	if (what == SF_NOTE_CONTINUED) {
+		msg("the command continues");
+		return;
+	}
+	if ((name = sigabbrev_np(sig)) != NULL)
+		msg("the command is stopped (SIG%s); it resumes with SIGCONT", name);
+	else
+		msg("the command is stopped (signal %d); it resumes with SIGCONT", sig);
+}
+
 static int
 report(const struct sf_outcome *oc, pid_t runner, const char *timeout_arg)
 {
@@ -231,6 +249,7 @@ main(int argc, char *argv[])
 		else
 			msg("joined flight (started in another PID namespace)");
 	}
+	sf_flight_on_note(f, on_note, NULL);
 	if (sf_flight_stream(f, STDOUT_FILENO, STDERR_FILENO, &oc,
 	    cause, sizeof(cause)) == -1) {
 		msg("%s: %s", cause, strerror(errno));

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <linux/kcmp.h>
 #include <time.h>
 #include <termios.h>
 #include <unistd.h>
@@ -40,7 +42,7 @@ send_all(int fd, const uint8_t *p, size_t n)
  * Read more bytes from the runner into f->in, queueing the descriptors that
  * come along for the SPOOL frames they belong to (a descriptor arrives with
  * the first byte of its frame, so it is queued by the time the frame has
- * been decoded).  More than two unclaimed descriptors are a protocol error:
+ * been decoded).  More than three unclaimed descriptors are a protocol error:
  * they are closed, never kept.  Returns bytes read, 0 at end of file, -1 with
  * errno (EMFILE when a descriptor could not be installed: our limit).
  */
@@ -58,7 +60,7 @@ fill(sf_flight *f)
 	if (n == -1)
 		return -1;
 	for (i = 0; i < nfds; i++)
-		if (f->nfdq < 2)
+		if (f->nfdq < 3)
 			f->fdq[f->nfdq++] = fds[i];
 		else {
 			close(fds[i]);
@@ -95,6 +97,47 @@ same_pidns(pid_t pid)
 	return a > 0 && a == b && memcmp(ours, theirs, (size_t)a) == 0;
 }
 
+/*
+ * Are a and b one open file description (a `2>&1`)?  kcmp(2) says so
+ * exactly.  Where it is missing (a kernel without CONFIG_KCMP, a seccomp
+ * filter), one file that is not a regular file is taken for one: a pipe, a
+ * terminal, a socket.  Two opens of one regular file (`>log 2>log`) keep
+ * an offset each, and each stream goes on writing through its own.
+ */
+static bool
+one_description(int a, int b)
+{
+	struct stat sa, sb;
+	pid_t self = getpid();
+	long r;
+
+	if (a == b)
+		return true;
+	r = syscall(SYS_kcmp, self, self, KCMP_FILE, a, b);
+	if (r >= 0)
+		return r == 0;
+	if (fstat(a, &sa) == -1 || fstat(b, &sb) == -1)
+		return false;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
+	    !S_ISREG(sa.st_mode);
+}
+
+sf_flight *
+sf_client_new(int fd, enum sf_role role, long long deadline)
+{
+	sf_flight *f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	f->fd = fd;
+	f->spool[0] = f->spool[1] = -1;
+	f->role = role;
+	f->deadline = deadline;
+	f->relay = f->tty = -1;
+	sf_order_init(&f->order);
+	return f;
+}
+
 sf_flight *
 sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
     long long deadline, char *cause, size_t causelen)
@@ -106,24 +149,28 @@ sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
 	int len, saved, r;
 	ssize_t n;
 
-	if ((f = calloc(1, sizeof(*f))) == NULL) {
+	if ((f = sf_client_new(fd, role, deadline)) == NULL) {
 		close(fd);
 		return NULL;
 	}
-	f->fd = fd;
-	f->spool[0] = f->spool[1] = -1;
-	f->role = role;
-	f->deadline = deadline;
-	f->relay = f->tty = -1;
 	sf_unixsock_pass_creds(fd);
 	memset(&m, 0, sizeof(m));
 	m.type = SF_MSG_HELLO;
 	m.u.hello.version = SF_PROTO_VERSION;
+	/* Only an invocation that writes both streams through one output
+	 * needs to know how they interleave (sf_flight_stream). */
+	if (one_description(STDOUT_FILENO, STDERR_FILENO)) {
+		m.u.hello.flags = SF_HELLO_ORDER;
+		f->order_asked = true;
+	}
 	memcpy(m.u.hello.digest, key->digest, SF_DIGEST_LEN);
 	len = sf_proto_encode(&m, buf, sizeof(buf));
-	if (send_all(fd, buf, (size_t)len) == -1) {
-		/* The runner closed on us: the flight was ending. */
-		saved = errno == EPIPE ? ECONNRESET : errno;
+	/* A runner that closed on us may have said why first (a runner that
+	 * failed at start sends WELCOME and EXIT, runner.c): read on, and its
+	 * end of file is ECONNRESET below (the flight was ending). */
+	if (send_all(fd, buf, (size_t)len) == -1 && errno != EPIPE &&
+	    errno != ECONNRESET) {
+		saved = errno;
 		goto fail;
 	}
 	for (;;) {
@@ -190,6 +237,13 @@ enum sf_role sf_flight_role(const sf_flight *f) { return f->role; }
 pid_t sf_flight_runner(const sf_flight *f) { return f->runner; }
 pid_t sf_flight_starter(const sf_flight *f) { return f->starter; }
 
+void
+sf_flight_on_note(sf_flight *f, sf_flight_note_fn *fn, void *arg)
+{
+	f->note = fn;
+	f->note_arg = arg;
+}
+
 /*
  * The runner died: SIGKILL what is left of its command's process group.
  * Only a group number that means the same in our PID namespace (client_hello
@@ -246,6 +300,115 @@ copy_to(sf_flight *f, int s, uint64_t end, int out, char *cause, size_t causelen
 	    "write error on %s", s == 0 ? "stdout" : "stderr");
 	errno = saved;
 	return -1;
+}
+
+/* ---- taking the runner's frames --------------------------------------------- */
+
+/* What take() makes of a frame, beyond copy_to's 0, 1 and -1. */
+enum { TAKE_END = 2, TAKE_GARBLED = 3 };
+
+/* Both streams through out, as far as the order index places them. */
+static int
+replay(sf_flight *f, int out, char *cause, size_t causelen)
+{
+	uint64_t upto;
+	int s, rc, r;
+
+	while ((r = sf_order_next(&f->order, f->off, f->told, &s, &upto)) > 0)
+		if ((rc = copy_to(f, s, upto, out, cause, causelen)) != 0)
+			return rc;
+	if (r == -1) {
+		snprintf(cause, causelen, "%s", errno == EPROTO ?
+		    "garbled order index from the flight's runner" :
+		    errno == EIO ? "order index is shorter than announced" :
+		    "cannot read the order index");
+		return -1;
+	}
+	return 0;
+}
+
+/* The index grew to end (DATA or EXIT). */
+static int
+order_grew(sf_flight *f, uint64_t end, char *cause, size_t causelen)
+{
+	if (end > 0 && f->order.fd == -1) {
+		snprintf(cause, causelen, "flight's runner announced the order "
+		    "index before its spool");
+		errno = EPROTO;
+		return -1;
+	}
+	if (end > f->order.end)
+		f->order.end = end;
+	return 0;
+}
+
+/*
+ * Act on one frame from the runner: 0 go on, TAKE_END the flight ended (*oc
+ * filled), TAKE_GARBLED a frame that has no place here, 1 the deadline
+ * passed while writing, -1 failed (cause set).  merged: out and err are one
+ * output, which gets both streams in the order index's order.
+ */
+static int
+take(sf_flight *f, const struct sf_msg *m, int out, int err, bool merged,
+    struct sf_outcome *oc, char *cause, size_t causelen)
+{
+	int s, rc, *fdp;
+
+	switch (m->type) {
+	case SF_MSG_SPOOL:
+		s = m->u.spool.stream - 1;
+		fdp = m->u.spool.stream == SF_ORDER ? &f->order.fd : &f->spool[s];
+		if ((m->u.spool.stream == SF_ORDER && !f->order_asked) ||
+		    *fdp != -1 || f->nfdq == 0)
+			return TAKE_GARBLED;
+		*fdp = f->fdq[0];
+		f->fdq[0] = f->fdq[1];
+		f->fdq[1] = f->fdq[2];
+		f->nfdq--;
+		return 0;
+	case SF_MSG_DATA:
+		if (m->u.data.stream == SF_ORDER) {
+			if (!f->order_asked)
+				return TAKE_GARBLED;
+			if (order_grew(f, m->u.data.end, cause, causelen) == -1)
+				return -1;
+			return merged ? replay(f, out, cause, causelen) : 0;
+		}
+		s = m->u.data.stream - 1;
+		if (m->u.data.end > f->told[s])
+			f->told[s] = m->u.data.end;
+		if (merged)
+			return replay(f, out, cause, causelen);
+		return copy_to(f, s, m->u.data.end, s == 0 ? out : err,
+		    cause, causelen);
+	case SF_MSG_NOTE:
+		if (f->note != NULL)
+			f->note(f->note_arg, m->u.note.what, m->u.note.sig);
+		return 0;
+	case SF_MSG_EXIT:
+		if (merged) {
+			f->told[0] = m->u.exit.size[0];
+			f->told[1] = m->u.exit.size[1];
+			if (order_grew(f, m->u.exit.size[2], cause, causelen) == -1 ||
+			    (rc = replay(f, out, cause, causelen)) == -1)
+				return -1;
+			if (rc != 0)
+				return rc;
+		}
+		/* All of it (merged: what the index did not place, which is
+		 * nothing unless the flight failed). */
+		if ((rc = copy_to(f, 0, m->u.exit.size[0], out, cause, causelen)) != 0 ||
+		    (rc = copy_to(f, 1, m->u.exit.size[1], merged ? out : err,
+		    cause, causelen)) != 0)
+			return rc;
+		oc->how = m->u.exit.how;
+		oc->code = m->u.exit.code;
+		oc->err = m->u.exit.err;
+		memcpy(oc->name, m->u.exit.name, sizeof(oc->name));
+		return TAKE_END;
+	default:
+		return TAKE_GARBLED;
+	}
 }
 
 /* ---- the terminal relay ------------------------------------------------------
@@ -392,40 +555,21 @@ sf_flight_stream(sf_flight *f, int out, int err,
     struct sf_outcome *oc, char *cause, size_t causelen)
 {
 	struct sf_msg m;
-	int len, r, s, rc;
+	bool merged = f->order_asked && one_description(out, err);
+	int len, r, rc;
 	ssize_t n;
 
 	memset(oc, 0, sizeof(*oc));
 	for (;;) {
 		while ((len = sf_proto_decode(f->in, f->inlen, &m)) > 0) {
 			consume(f, len);
-			if (m.type == SF_MSG_SPOOL) {
-				s = m.u.spool.stream - 1;
-				if (f->spool[s] != -1 || f->nfdq == 0)
-					goto garbled;
-				f->spool[s] = f->fdq[0];
-				f->fdq[0] = f->fdq[1];
-				f->nfdq--;
-				continue;
-			}
-			if (m.type == SF_MSG_DATA) {
-				s = m.u.data.stream - 1;
-				rc = copy_to(f, s, m.u.data.end, s == 0 ? out : err,
-				    cause, causelen);
-				if (rc != 0)
-					goto copied;
-				continue;
-			}
-			if (m.type != SF_MSG_EXIT)
+			rc = take(f, &m, out, err, merged, oc, cause, causelen);
+			if (rc == TAKE_END)
+				return 0;
+			if (rc == TAKE_GARBLED)
 				goto garbled;
-			if ((rc = copy_to(f, 0, m.u.exit.size[0], out, cause, causelen)) != 0 ||
-			    (rc = copy_to(f, 1, m.u.exit.size[1], err, cause, causelen)) != 0)
+			if (rc != 0)
 				goto copied;
-			oc->how = m.u.exit.how;
-			oc->code = m.u.exit.code;
-			oc->err = m.u.exit.err;
-			memcpy(oc->name, m.u.exit.name, sizeof(oc->name));
-			return 0;
 		}
 		if (len < 0)
 			goto garbled;
@@ -478,6 +622,8 @@ sf_flight_close(sf_flight *f)
 		close(f->spool[0]);
 	if (f->spool[1] != -1)
 		close(f->spool[1]);
+	if (f->order.fd != -1)
+		close(f->order.fd);
 	while (f->nfdq > 0)
 		close(f->fdq[--f->nfdq]);
 	stop_relay(f);

@@ -5,16 +5,23 @@
 #ifndef SF_CLIENT_H
 #define SF_CLIENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "order.h"
 #include "sfexec.h"
 
 struct sf_flight {
 	int fd;                     /* connection to the runner */
 	int spool[2];               /* read-only stdout and stderr spools, or -1 */
-	int fdq[2], nfdq;           /* descriptors received, not yet claimed */
+	int fdq[3], nfdq;           /* descriptors received, not yet claimed */
 	uint64_t off[2];            /* bytes of each already written out */
+	uint64_t told[2];           /* bytes of each announced */
+	bool order_asked;           /* HELLO asked for the order index */
+	struct sf_order order;      /* the order index, if asked for */
+	sf_flight_note_fn *note;    /* sf_flight_on_note's, or NULL */
+	void *note_arg;
 	enum sf_role role;
 	pid_t runner;               /* the kernel's word (SO_PEERCRED), 0 if unseen */
 	pid_t starter;              /* 0 unless the runner shares our PID namespace */
@@ -30,11 +37,19 @@ struct sf_flight {
 };
 
 /*
+ * sf_client_new — a flight handle around the connected fd, attached to
+ * nothing yet (no spool, no relay); NULL/errno, and then fd is left open.
+ */
+sf_flight *sf_client_new(int fd, enum sf_role role, long long deadline);
+
+/*
  * sf_client_hello — say HELLO on fd and wait for the answer, until deadline
  * (clock.h; -1: none).  Returns a new flight (which owns fd and keeps the
  * deadline) once welcomed; NULL with ECONNRESET when the runner closed first
  * (the flight was ending: try again), ETIMEDOUT, EPROTO for a refusal or
- * garbage (cause says which).  fd is closed on failure.
+ * garbage (cause says which).  fd is closed on failure.  HELLO asks for
+ * the order index when this process's stdout and stderr (descriptors 1
+ * and 2) are one open file description (sf_flight_stream).
  */
 sf_flight *sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
     long long deadline, char *cause, size_t causelen);

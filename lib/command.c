@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,7 +19,9 @@
  * per write.  A quiet stream (a line now and then) is read at once, so a
  * line reaches the clients without delay; a busy one waits at most BATCH_US.
  * A stream that delivered half its pipe or more is read again at once: its
- * writer outruns the delay and would only block on a full pipe.
+ * writer outruns the delay and would only block on a full pipe.  When the
+ * other stream wakes us, a busy one is read first, its delay cut short, so
+ * that the order of the two streams is kept (pipe_ready).
  */
 #define BATCH_US         500
 #define BULK             4096
@@ -162,14 +165,13 @@ rewatch(void *arg)
 			sf_loop_watch(c->loop, c->pipes[s], SF_LOOP_READ, pipe_ready, c);
 }
 
+/* Read what stream s holds into its spool; close its pipe at end of file. */
 static void
-pipe_ready(void *arg, int fd, int ready)
+drain(struct sf_command *c, int s)
 {
-	struct sf_command *c = arg;
-	int s = fd == c->pipes[0] ? 0 : 1;
+	int fd = c->pipes[s];
 	ssize_t n;
 
-	(void)ready;
 	/* At most one pipe's worth per wake-up, so clients hear of it soon. */
 	n = sf_output_fill(c->out, s, fd, c->pipe_size[s]);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -177,7 +179,10 @@ pipe_ready(void *arg, int fd, int ready)
 	if (n == -1) {
 		/* The spool cannot grow (EFBIG, ENOSPC, EIO): the flight cannot
 		 * deliver its output, so it fails, and loudly. */
-		fail(c, errno, s == 0 ? "stdout spool" : "stderr spool");
+		static const char *what[SF_OUT_SPOOLS] = {
+			"stdout spool", "stderr spool", "order index"
+		};
+		fail(c, errno, what[c->out->failed != -1 ? c->out->failed : s]);
 		sf_command_abandon(c);
 		n = 0;
 	}
@@ -193,6 +198,41 @@ pipe_ready(void *arg, int fd, int ready)
 		    rewatch, c);
 	}
 	c->grew(c->arg);
+}
+
+/* Are there bytes in the pipe? */
+static bool
+waiting(int fd)
+{
+	int n;
+
+	return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+static void
+pipe_ready(void *arg, int fd, int ready)
+{
+	struct sf_command *c = arg;
+	int s = fd == c->pipes[0] ? 0 : 1, t = 1 - s;
+
+	(void)ready;
+	/*
+	 * The order of the two streams is the order in which the runner reads
+	 * them (output.h).  When the other stream has bytes waiting too, they
+	 * are read first if they most likely came first: when it waits out its
+	 * batching delay (we were watching this one, which woke us), or when
+	 * this one is the stream read last (a command that writes to both in
+	 * turn has written there since).  A delay cut short may start again.
+	 */
+	if (c->pipes[t] != -1 && (c->batch[t].at != 0 ||
+	    (s == c->out->last && c->out->spool[t] != -1 && waiting(c->pipes[t])))) {
+		sf_loop_timer_clear(c->loop, &c->batch[t]);
+		drain(c, t);
+		if (c->pipes[t] != -1 && c->batch[t].at == 0)
+			sf_loop_watch(c->loop, c->pipes[t], SF_LOOP_READ, pipe_ready, c);
+	}
+	if (c->pipes[s] != -1)
+		drain(c, s);
 }
 
 static void
@@ -218,14 +258,38 @@ void
 sf_command_reap(struct sf_command *c)
 {
 	pid_t p;
-	int st;
+	int st, sig = c->stop_sig;
 
+	/* The leader first, for its stops and continues as well.  It is our
+	 * child, so nobody else can collect these. */
+	while (c->pid > 0 && !c->reaped &&
+	    ((p = waitpid(c->pid, &st, WNOHANG | WUNTRACED | WCONTINUED)) > 0 ||
+	    (p == -1 && errno == EINTR))) {
+		if (p == -1)
+			continue;
+		if (WIFSTOPPED(st))
+			sig = WSTOPSIG(st);
+		else if (WIFCONTINUED(st))
+			sig = 0;
+		else {
+			c->reaped = true;
+			c->wstatus = st;
+		}
+	}
 	/* Our own children and the orphans we adopted alike. */
 	while ((p = waitpid(-1, &st, WNOHANG)) > 0 || (p == -1 && errno == EINTR))
 		if (p > 0 && p == c->pid) {
 			c->reaped = true;
 			c->wstatus = st;
 		}
+	/* A leader that ended while stopped leaves stop_sig as it was: the
+	 * rest of its group may still be stopped, holding the pipes open, and
+	 * "continued" would be untrue. */
+	if (sig != c->stop_sig) {
+		c->stop_sig = sig;
+		if (c->stopped != NULL)
+			c->stopped(c->arg);
+	}
 	check_done(c);
 }
 
@@ -265,6 +329,8 @@ sf_command_abandon(struct sf_command *c)
 		return;
 	c->abandoned = true;
 	signal_group(c, SIGTERM);
+	/* A stopped group would only take SIGTERM in once continued. */
+	signal_group(c, SIGCONT);
 	sf_loop_timer_set(c->loop, &c->kill_timer,
 	    sf_clock_us() + c->grace_ms * 1000LL, kill_now, c);
 	look_again(c);

@@ -44,6 +44,7 @@ struct sf_command {
 	int stdinfd;                /* the command's stdin, or -1: ours */
 	void (*grew)(void *arg);    /* the output grew */
 	void (*ended)(void *arg);   /* reaped, both pipes at end of file */
+	void (*stopped)(void *arg); /* stop_sig changed; may be NULL */
 	void *arg;
 
 	/* Read by the caller. */
@@ -53,6 +54,8 @@ struct sf_command {
 	int exec_err;               /* errno of a failed exec, 0 if none */
 	int fail_err;               /* the source's own failure, 0 if none */
 	const char *fail_what;
+	int stop_sig;               /* the leader was last seen stopped by it;
+	                               0 if not, or since it continued */
 
 	/* Private. */
 	int pipes[2], execfd;
@@ -69,7 +72,14 @@ struct sf_command {
  */
 int sf_command_start(struct sf_command *c);
 
-/* sf_command_reap — collect every child that exited (on SIGCHLD). */
+/*
+ * sf_command_reap — collect every child that exited, and see whether the
+ * command's leader stopped or continued since the last look (on SIGCHLD,
+ * which the loop asks for on stops and continues too): stopped() is told.
+ * Only the leader's stops are looked at (waitpid on its pid with WUNTRACED
+ * and WCONTINUED); every other child is only reaped, with waitpid(-1)
+ * without them, so a stopped orphan is never mistaken for an exited one.
+ */
 void sf_command_reap(struct sf_command *c);
 
 /* sf_command_abandon — nobody reads the output any more: SIGTERM the

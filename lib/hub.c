@@ -28,9 +28,12 @@ struct client {
 	sf_hub *h;
 	int fd;
 	bool live;                  /* welcomed */
-	bool spool_sent[2];         /* SPOOL (with its descriptor) sent */
+	bool order;                 /* asked for the order index */
+	bool spool_sent[SF_OUT_SPOOLS]; /* SPOOL (with its descriptor) sent */
 	bool exit_queued, exit_sent;
-	uint64_t sent[2];           /* ends announced so far */
+	uint64_t sent[SF_OUT_SPOOLS];   /* ends announced so far */
+	unsigned note_gen;          /* the hub's note_gen when last told */
+	int told_sig;               /* the stop last told; 0 none or continued */
 	long long since;            /* accepted at (clock.h microseconds) */
 	struct sf_timer timer;      /* HELLO timeout, then linger */
 	size_t inlen;
@@ -48,6 +51,8 @@ struct sf_hub {
 	bool listen_watched;
 	struct sf_timer accept_retry;
 	struct sf_msg exit;
+	int stop_sig;               /* the command is stopped by it; 0 runs */
+	unsigned note_gen;          /* bumped on every change of stop_sig */
 };
 
 static void client_ready(void *arg, int fd, int ready);
@@ -147,10 +152,45 @@ queue(struct client *c, const struct sf_msg *m)
 	    sizeof(c->out) - c->outlen);
 }
 
+/* The spools a client gets, in the order their DATA goes out: the order
+ * index first, so that its records are known before the bytes they
+ * separate (proto.h). */
+static const int stream_order[SF_OUT_SPOOLS] = {
+	SF_OUT_ORDER, SF_OUT_STDOUT, SF_OUT_STDERR
+};
+
+static bool
+wants(const struct client *c, int s)
+{
+	return s != SF_OUT_ORDER || c->order;
+}
+
+/* Whether the command stopped or continued since the client was told: a
+ * joiner is told a stop, and "continued" goes only to whom a stop went. */
+static void
+queue_note(struct client *c)
+{
+	sf_hub *h = c->h;
+	struct sf_msg m;
+
+	if (c->note_gen == h->note_gen || h->ended)
+		return;
+	c->note_gen = h->note_gen;
+	if (h->stop_sig == 0 && c->told_sig == 0)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_NOTE;
+	m.u.note.what = h->stop_sig != 0 ? SF_NOTE_STOPPED : SF_NOTE_CONTINUED;
+	m.u.note.sig = (uint8_t)h->stop_sig;
+	c->told_sig = h->stop_sig;
+	queue(c, &m);
+}
+
 /*
  * Write what the client is owed: first the rest of a partly sent frame, then
  * the descriptor of a spool it has not seen, then fresh DATA frames for
- * streams that grew, then EXIT.  Returns -1 when the client must be dropped.
+ * streams that grew, then a NOTE, then EXIT.  Returns -1 when the client
+ * must be dropped.
  */
 static int
 flush(struct client *c)
@@ -158,7 +198,7 @@ flush(struct client *c)
 	const struct sf_output *o = c->h->a.out;
 	struct sf_msg m;
 	ssize_t n;
-	int s, sent;
+	int i, s, sent;
 
 	if (!c->live)
 		return 0;
@@ -183,14 +223,17 @@ flush(struct client *c)
 		if (c->exit_queued)
 			return 0;
 		c->outoff = c->outlen = 0;
-		for (s = 0, sent = 0; s < 2 && !sent; s++)
-			if (o->reader[s] != -1 && !c->spool_sent[s] &&
+		for (i = 0, sent = 0; i < SF_OUT_SPOOLS && !sent; i++) {
+			s = stream_order[i];
+			if (wants(c, s) && o->reader[s] != -1 && !c->spool_sent[s] &&
 			    (sent = send_spool(c, s)) <= 0)
 				return sent;
+		}
 		if (sent)
 			continue;
-		for (s = 0; s < 2; s++) {
-			if (c->sent[s] == o->size[s])
+		for (i = 0; i < SF_OUT_SPOOLS; i++) {
+			s = stream_order[i];
+			if (!wants(c, s) || c->sent[s] == o->size[s])
 				continue;
 			memset(&m, 0, sizeof(m));
 			m.type = SF_MSG_DATA;
@@ -199,6 +242,7 @@ flush(struct client *c)
 			queue(c, &m);
 			c->sent[s] = o->size[s];
 		}
+		queue_note(c);
 		if (c->h->ended) {
 			queue(c, &c->h->exit);
 			c->exit_queued = true;
@@ -243,6 +287,8 @@ welcome(struct client *c)
 	c->outoff = c->outlen = 0;
 	queue(c, &m);
 	c->live = true;
+	/* Not told anything yet: a stop in force is news to it. */
+	c->note_gen = c->h->note_gen - 1;
 	c->h->npending--;
 	sf_loop_timer_clear(c->h->a.loop, &c->timer);
 	push(c);
@@ -295,7 +341,8 @@ hear(struct client *c)
 		drop(c);
 		return;
 	}
-	if (m.u.hello.version != SF_PROTO_VERSION || m.u.hello.flags != 0) {
+	if (m.u.hello.version != SF_PROTO_VERSION ||
+	    (m.u.hello.flags & ~SF_HELLO_ORDER) != 0) {
 		refuse(c, SF_REFUSE_VERSION);
 		return;
 	}
@@ -312,6 +359,7 @@ hear(struct client *c)
 		refuse(c, why);
 		return;
 	}
+	c->order = (m.u.hello.flags & SF_HELLO_ORDER) != 0;
 	welcome(c);
 }
 
@@ -446,6 +494,16 @@ sf_hub_new(const struct sf_hub_args *a)
 void
 sf_hub_grew(sf_hub *h)
 {
+	push_all(h);
+}
+
+void
+sf_hub_note(sf_hub *h, int stop_sig)
+{
+	if (h->stop_sig == stop_sig)
+		return;
+	h->stop_sig = stop_sig;
+	h->note_gen++;
 	push_all(h);
 }
 

@@ -1,6 +1,6 @@
 /*
  * hub.h — the runner's fan-out to its clients: accept, HELLO, per-client
- * frame queues, SPOOL, DATA and EXIT (proto.h), linger, flood control.
+ * frame queues, SPOOL, DATA, NOTE and EXIT (proto.h), linger, flood control.
  *
  * The hub never knows where the bytes come from: it reads the sizes and the
  * read-only spools of an sf_output, and is told when they grew and how the
@@ -42,6 +42,10 @@ int sf_hub_add(sf_hub *h, int fd);
 
 /* sf_hub_grew — the output grew: tell every client. */
 void sf_hub_grew(sf_hub *h);
+
+/* sf_hub_note — the command is stopped by signal stop_sig, or runs again
+ * (0): tell every client, and every joiner while the stop lasts. */
+void sf_hub_note(sf_hub *h, int stop_sig);
 
 /* sf_hub_end — the flight ended as exit says: send it to every client,
  * after the last DATA; each then has LINGER to hang up. */

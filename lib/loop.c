@@ -143,7 +143,7 @@ sf_loop_signal(sf_loop *l, int sig, sf_loop_fn *fn, void *arg,
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART | (sig == SIGCHLD ? SA_NOCLDSTOP : 0);
+	sa.sa_flags = SA_RESTART;   /* SIGCHLD on stops and continues too */
 	return sigaction(sig, &sa, old);
 }
 

@@ -54,7 +54,9 @@ void sf_loop_timer_clear(sf_loop *l, struct sf_timer *t);
 /*
  * sf_loop_signal — on signal sig, call fn(arg) from the loop (the handler
  * only writes the number to the self-pipe).  The disposition it replaces is
- * stored in *old.  Returns 0 or -1/errno.
+ * stored in *old.  SIGCHLD comes when a child stops or continues, too (no
+ * SA_NOCLDSTOP): the runner tells its clients about a stopped command.
+ * Returns 0 or -1/errno.
  */
 int sf_loop_signal(sf_loop *l, int sig, sf_loop_fn *fn, void *arg,
     struct sigaction *old);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "output.h"
+#include "proto.h"
 #include "spool.h"
 
 /* What one read of a pipe may take: a quarter of a 1 MiB pipe, so the
@@ -18,14 +19,15 @@ sf_output_init(struct sf_output *o, int dirfd)
 	int s, i, null;
 
 	o->dirfd = dirfd;
-	for (s = 0; s < 2; s++) {
+	o->last = o->failed = -1;
+	for (s = 0; s < SF_OUT_SPOOLS; s++) {
 		o->spool[s] = o->reader[s] = -1;
 		o->size[s] = 0;
 		o->reserve[s][0] = o->reserve[s][1] = -1;
 	}
 	if ((null = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
-	for (s = 0; s < 2; s++)
+	for (s = 0; s < SF_OUT_ORDER; s++)
 		for (i = 0; i < 2; i++)
 			if ((o->reserve[s][i] = fcntl(null, F_DUPFD_CLOEXEC, 3)) == -1) {
 				close(null);
@@ -36,13 +38,31 @@ sf_output_init(struct sf_output *o, int dirfd)
 	return 0;
 }
 
+int
+sf_output_reserve_order(struct sf_output *o)
+{
+	int *r = o->reserve[SF_OUT_ORDER];
+
+	if (o->spool[SF_OUT_ORDER] != -1 || r[0] != -1)
+		return 0;
+	if ((r[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((r[1] = fcntl(r[0], F_DUPFD_CLOEXEC, 3)) == -1) {
+		close(r[0]);
+		r[0] = -1;
+		return -1;
+	}
+	return 0;
+}
+
 static int
 make_spool(struct sf_output *o, int s)
 {
-	int saved;
+	int saved, i;
 
-	close(o->reserve[s][0]);
-	close(o->reserve[s][1]);
+	for (i = 0; i < 2; i++)
+		if (o->reserve[s][i] != -1)
+			close(o->reserve[s][i]);
 	o->reserve[s][0] = o->reserve[s][1] = -1;
 	if ((o->spool[s] = sf_spool_create(o->dirfd)) == -1)
 		return -1;
@@ -56,13 +76,46 @@ make_spool(struct sf_output *o, int s)
 	return 0;
 }
 
+/*
+ * The run of the stream read last is over: say where it ended.  A record
+ * is written whole or not counted (a short write means the file cannot
+ * grow), so the index is always a whole number of records.
+ */
+static int
+switch_to(struct sf_output *o, int s)
+{
+	uint8_t rec[SF_ORDER_RECORD];
+	ssize_t n;
+	int t = o->last;
+
+	if (t == -1 || t == s) {
+		o->last = s;
+		return 0;
+	}
+	if (o->spool[SF_OUT_ORDER] == -1 && make_spool(o, SF_OUT_ORDER) == -1)
+		return -1;
+	sf_proto_order_put(rec, t + 1, o->size[t]);
+	do
+		n = pwrite(o->spool[SF_OUT_ORDER], rec, sizeof(rec),
+		    (off_t)o->size[SF_OUT_ORDER]);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)sizeof(rec)) {
+		if (n >= 0)
+			errno = ENOSPC;
+		return -1;
+	}
+	o->size[SF_OUT_ORDER] += sizeof(rec);
+	o->last = s;
+	return 0;
+}
+
 ssize_t
 sf_output_fill(struct sf_output *o, int s, int pipefd, size_t max)
 {
 	struct pollfd p = { .fd = pipefd, .events = POLLIN };
 	uint64_t before = o->size[s];
 	ssize_t n;
-	int avail = 0;
+	int avail = 0, saved;
 
 	/* A silent stream costs no file: the spool waits for a first byte. */
 	if (o->spool[s] == -1) {
@@ -72,13 +125,24 @@ sf_output_fill(struct sf_output *o, int s, int pipefd, size_t max)
 			errno = EAGAIN;
 			return -1;
 		}
-		if (make_spool(o, s) == -1)
+		if (make_spool(o, s) == -1) {
+			o->failed = s;
 			return -1;
+		}
 	}
 	do
 		n = sf_spool_fill(o->spool[s], pipefd, &o->size[s], fill_buf,
 		    sizeof(fill_buf));
 	while (n == (ssize_t)sizeof(fill_buf) && o->size[s] - before < max);
+	saved = errno;
+	if (n == -1 && saved != EAGAIN && saved != EINTR)
+		o->failed = s;
+	if (o->size[s] > before && switch_to(o, s) == -1) {
+		if (o->failed == -1)
+			o->failed = SF_OUT_ORDER;
+		return -1;
+	}
+	errno = saved;
 	if (o->size[s] > before && (n > 0 || (n == -1 && errno == EAGAIN)))
 		return (ssize_t)(o->size[s] - before);
 	return n;
@@ -89,7 +153,7 @@ sf_output_free(struct sf_output *o)
 {
 	int s, i;
 
-	for (s = 0; s < 2; s++) {
+	for (s = 0; s < SF_OUT_SPOOLS; s++) {
 		if (o->spool[s] != -1)
 			close(o->spool[s]);
 		if (o->reader[s] != -1)

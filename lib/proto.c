@@ -9,7 +9,10 @@
 #define REFUSE_LEN  1
 #define SPOOL_LEN   1
 #define DATA_LEN    (1 + 8)
-#define EXIT_LEN    (1 + 4 + 4 + 8 + 8)
+#define NOTE_LEN    (1 + 1)
+#define EXIT_LEN    (1 + 4 + 4 + 8 + 8 + 8)
+#define ORDER_SHIFT 62
+#define ORDER_MAX   ((1ULL << ORDER_SHIFT) - 1)
 
 static uint8_t *put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v; return p + 2; }
 static uint8_t *put32(uint8_t *p, uint32_t v) { put16(p, v >> 16); put16(p + 2, v); return p + 4; }
@@ -21,11 +24,25 @@ static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get3
 static int
 valid_stream(uint8_t s)
 {
-	return s == SF_STDOUT || s == SF_STDERR;
+	return s == SF_STDOUT || s == SF_STDERR || s == SF_ORDER;
+}
+
+/* The order index grows by whole records. */
+static int
+valid_end(uint8_t s, uint64_t end)
+{
+	return s != SF_ORDER || end % SF_ORDER_RECORD == 0;
 }
 
 static int
-valid_end(uint8_t how)
+valid_note(uint8_t what, uint8_t sig)
+{
+	return (what == SF_NOTE_STOPPED && sig != 0) ||
+	    (what == SF_NOTE_CONTINUED && sig == 0);
+}
+
+static int
+valid_how(uint8_t how)
 {
 	return how >= SF_END_EXITED && how <= SF_END_FAILED;
 }
@@ -61,19 +78,28 @@ sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size)
 		*p++ = m->u.spool.stream;
 		break;
 	case SF_MSG_DATA:
-		if (!valid_stream(m->u.data.stream))
+		if (!valid_stream(m->u.data.stream) ||
+		    !valid_end(m->u.data.stream, m->u.data.end))
 			goto invalid;
 		*p++ = m->u.data.stream;
 		p = put64(p, m->u.data.end);
 		break;
+	case SF_MSG_NOTE:
+		if (!valid_note(m->u.note.what, m->u.note.sig))
+			goto invalid;
+		*p++ = m->u.note.what;
+		*p++ = m->u.note.sig;
+		break;
 	case SF_MSG_EXIT:
-		if (!valid_end(m->u.exit.how))
+		if (!valid_how(m->u.exit.how) ||
+		    !valid_end(SF_ORDER, m->u.exit.size[2]))
 			goto invalid;
 		*p++ = m->u.exit.how;
 		p = put32(p, (uint32_t)m->u.exit.code);
 		p = put32(p, (uint32_t)m->u.exit.err);
 		p = put64(p, m->u.exit.size[0]);
 		p = put64(p, m->u.exit.size[1]);
+		p = put64(p, m->u.exit.size[2]);
 		memcpy(p, m->u.exit.name, m->u.exit.namelen);
 		p += m->u.exit.namelen;
 		break;
@@ -100,7 +126,8 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 	 * impossible frame is dropped at once instead of being waited for. */
 	if (len >= 1 && buf[0] != SF_MSG_HELLO && buf[0] != SF_MSG_WELCOME &&
 	    buf[0] != SF_MSG_REFUSE && buf[0] != SF_MSG_SPOOL &&
-	    buf[0] != SF_MSG_DATA && buf[0] != SF_MSG_EXIT)
+	    buf[0] != SF_MSG_DATA && buf[0] != SF_MSG_NOTE &&
+	    buf[0] != SF_MSG_EXIT)
 		goto bad;
 	if (len >= 2 && buf[1] != 0)
 		goto bad;
@@ -113,6 +140,7 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 	case SF_MSG_REFUSE:  if (plen != REFUSE_LEN) goto bad; break;
 	case SF_MSG_SPOOL:   if (plen != SPOOL_LEN) goto bad; break;
 	case SF_MSG_DATA:    if (plen != DATA_LEN) goto bad; break;
+	case SF_MSG_NOTE:    if (plen != NOTE_LEN) goto bad; break;
 	case SF_MSG_EXIT:
 		if (plen < EXIT_LEN || plen > EXIT_LEN + SF_PROTO_MAX_NAME)
 			goto bad;
@@ -149,15 +177,26 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 		if (!valid_stream(p[0]))
 			goto bad;
 		m->u.data.end = get64(p + 1);
+		if (!valid_end(p[0], m->u.data.end))
+			goto bad;
+		break;
+	case SF_MSG_NOTE:
+		m->u.note.what = p[0];
+		m->u.note.sig = p[1];
+		if (!valid_note(p[0], p[1]))
+			goto bad;
 		break;
 	case SF_MSG_EXIT:
 		m->u.exit.how = p[0];
-		if (!valid_end(p[0]))
+		if (!valid_how(p[0]))
 			goto bad;
 		m->u.exit.code = (int32_t)get32(p + 1);
 		m->u.exit.err = (int32_t)get32(p + 5);
 		m->u.exit.size[0] = get64(p + 9);
 		m->u.exit.size[1] = get64(p + 17);
+		m->u.exit.size[2] = get64(p + 25);
+		if (!valid_end(SF_ORDER, m->u.exit.size[2]))
+			goto bad;
 		m->u.exit.namelen = (uint8_t)(plen - EXIT_LEN);
 		memcpy(m->u.exit.name, p + EXIT_LEN, m->u.exit.namelen);
 		m->u.exit.name[m->u.exit.namelen] = '\0';
@@ -167,4 +206,25 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 bad:
 	errno = EPROTO;
 	return -1;
+}
+
+void
+sf_proto_order_put(uint8_t rec[SF_ORDER_RECORD], int stream, uint64_t end)
+{
+	put64(rec, (uint64_t)stream << ORDER_SHIFT | (end & ORDER_MAX));
+}
+
+int
+sf_proto_order_get(const uint8_t rec[SF_ORDER_RECORD], int *stream,
+    uint64_t *end)
+{
+	uint64_t v = get64(rec);
+
+	*stream = (int)(v >> ORDER_SHIFT);
+	*end = v & ORDER_MAX;
+	if (*stream != SF_STDOUT && *stream != SF_STDERR) {
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
 }

@@ -14,39 +14,82 @@
  *
  * Conversation.
  *
- *   client -> runner   HELLO    u16 version, u16 flags (0), u8 digest[32]
+ *   client -> runner   HELLO    u16 version, u16 flags, u8 digest[32]
  *                               digest is the SHA-256 of the key (key.h); the
  *                               runner refuses a digest that is not its own, so a
  *                               collision of the 128-bit file name cannot merge
- *                               two keys.  flags must be 0: a runner refuses
- *                               others (SF_REFUSE_VERSION), so that a later
+ *                               two keys.  flags: SF_HELLO_ORDER asks for the
+ *                               order index (below); a runner refuses any other
+ *                               bit (SF_REFUSE_VERSION), so that a later
  *                               version can give them a meaning.  A client from
  *                               the runner's own session (the command or its
  *                               descendants) is refused (SF_REFUSE_NESTED).
  *                               After HELLO the client sends nothing
  *                               more: any byte it sends later, or a frame that does
  *                               not decode, gets it dropped.
+ *                               HELLO's layout is the same in every version, so
+ *                               a client of another version always gets a clean
+ *                               REFUSE (SF_REFUSE_VERSION), never a misreading.
  *   runner -> client   WELCOME  u16 version, u16 flags (0), u32 runner pid,
  *                               u32 starter pid, u32 command process group.
  *                  or  REFUSE   u8 reason (enum sf_refuse), then the runner closes.
- *   runner -> client   SPOOL    u8 stream (1 stdout, 2 stderr), with exactly one
+ *   runner -> client   SPOOL    u8 stream (enum sf_stream), with exactly one
  *                               descriptor in SCM_RIGHTS on its first byte: the
  *                               stream's spool, read-only.  Sent once per stream,
  *                               before its first DATA; a stream that stays silent
  *                               has no spool (spools are made on the first byte).
- *   runner -> client   DATA     u8 stream (1 stdout, 2 stderr), u64 end
+ *                               SF_ORDER goes only to a client that asked for it.
+ *   runner -> client   DATA     u8 stream (enum sf_stream), u64 end
  *                               "the spool of this stream holds bytes [0, end)".
- *                               Ends only grow.  Announcements coalesce: a client
+ *                               Ends only grow; those of SF_ORDER are whole
+ *                               records (a multiple of SF_ORDER_RECORD).
+ *                               Announcements coalesce: a client
  *                               that reads slowly sees fewer, larger steps, so the
- *                               runner's memory per client is constant.
+ *                               runner's memory per client is constant.  When
+ *                               several streams grew, SF_ORDER's DATA comes
+ *                               first, so a record is known before the bytes
+ *                               that follow it are announced.
+ *   runner -> client   NOTE     u8 what (enum sf_note), u8 signal
+ *                               the command's leader was stopped by signal
+ *                               (SF_NOTE_STOPPED; SIGTSTP, SIGSTOP, SIGTTIN or
+ *                               SIGTTOU), or continued (SF_NOTE_CONTINUED,
+ *                               signal 0).  Sent between WELCOME and EXIT, to
+ *                               every client, and to a joiner that arrives while
+ *                               the command is stopped; a client that reads
+ *                               slowly may see only the latest state.
  *   runner -> client   EXIT     u8 how (enum sf_end), i32 code, i32 err,
  *                               u64 stdout size, u64 stderr size,
+ *                               u64 order index size,
  *                               then 0..SF_PROTO_MAX_NAME bytes of a name
  *                               (the command for SF_END_EXEC_FAILED, the step
  *                               that failed for SF_END_FAILED).
  *                               The sizes are final; the client hangs up after
  *                               it (the runner waits a while for that, so that
  *                               it, not the client, frees the spools).
+ *
+ * The order index.  The command's stdout and stderr are two pipes; the runner
+ * reads them in turn, and every time it reads the other stream than the one
+ * it read last, it appends a record to a third spool, the order index:
+ *
+ *     u64 big endian   stream << 62 | end      (SF_ORDER_RECORD bytes)
+ *
+ * "the run of this stream's bytes that went on until offset end is over;
+ * the other stream's bytes come next".  The first run is the stream that
+ * has bytes before any record; the last run (the open one) is the other
+ * stream of the last record, up to its current size.  A record is appended
+ * after the bytes it ends are in their spool and before the runner
+ * announces the bytes of the run that follows it, so a client that takes
+ * frames in order can replay both streams as one, live, and a joiner can do
+ * it from byte 0 however late it comes.  The index is made on the first
+ * switch: a flight that writes one stream only has none.  Its order is the
+ * order in which the runner read the pipes, which is the command's as far as
+ * the runner kept up: writes to both pipes that land while the runner is
+ * away are read one pipe after the other.
+ *
+ * Versions.  2 added HELLO's SF_HELLO_ORDER, the SF_ORDER stream in SPOOL
+ * and DATA, NOTE, and EXIT's order index size (8 bytes longer than in 1).
+ * Peers of different versions never get past HELLO, so no other frame of
+ * one is ever read by the other.
  *
  * What ends a flight: the command has been reaped and both of its output pipes
  * are at end of file.  The runner then sends EXIT to everyone attached, stops
@@ -70,12 +113,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SF_PROTO_VERSION      1
+#define SF_PROTO_VERSION      2
 #define SF_PROTO_HEADER       4
 #define SF_PROTO_MAX_NAME     255
-#define SF_PROTO_MAX_PAYLOAD  (25 + SF_PROTO_MAX_NAME)
+#define SF_PROTO_MAX_PAYLOAD  (33 + SF_PROTO_MAX_NAME)
 #define SF_PROTO_MAX_FRAME    (SF_PROTO_HEADER + SF_PROTO_MAX_PAYLOAD)
 #define SF_DIGEST_LEN         32
+#define SF_ORDER_RECORD       8
+
+/* HELLO's flags. */
+#define SF_HELLO_ORDER        0x0001  /* send me SF_ORDER's SPOOL and DATA */
 
 enum sf_msg_type {
 	SF_MSG_HELLO   = 'H',
@@ -83,6 +130,7 @@ enum sf_msg_type {
 	SF_MSG_REFUSE  = 'R',
 	SF_MSG_SPOOL   = 'S',
 	SF_MSG_DATA    = 'D',
+	SF_MSG_NOTE    = 'N',
 	SF_MSG_EXIT    = 'X',
 };
 
@@ -100,7 +148,13 @@ enum sf_end {
 	SF_END_FAILED      = 4, /* the runner failed; err: errno; name: what */
 };
 
-enum sf_stream { SF_STDOUT = 1, SF_STDERR = 2 };
+enum sf_stream { SF_STDOUT = 1, SF_STDERR = 2, SF_ORDER = 3 };
+
+/* What NOTE says; values are wire format. */
+enum sf_note {
+	SF_NOTE_STOPPED   = 1,  /* signal: the one that stopped the command */
+	SF_NOTE_CONTINUED = 2,  /* signal: 0 */
+};
 
 struct sf_msg {
 	enum sf_msg_type type;
@@ -110,10 +164,11 @@ struct sf_msg {
 		struct { uint8_t reason; } refuse;
 		struct { uint8_t stream; } spool;
 		struct { uint8_t stream; uint64_t end; } data;
+		struct { uint8_t what, sig; } note;
 		struct {
 			uint8_t how;
 			int32_t code, err;
-			uint64_t size[2];           /* [0] stdout, [1] stderr */
+			uint64_t size[3];           /* stdout, stderr, order index */
 			uint8_t namelen;
 			char name[SF_PROTO_MAX_NAME + 1]; /* NUL-terminated copy */
 		} exit;
@@ -135,5 +190,15 @@ int sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size);
  * type, an out-of-range field).  Never reads beyond buf[len - 1].
  */
 int sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m);
+
+/*
+ * sf_proto_order_put — write the order index record "stream's run ended at
+ * end" (stream SF_STDOUT or SF_STDERR, end < 2^62) into rec.
+ * sf_proto_order_get — parse one record: 0 and *stream, *end filled, or -1
+ * with errno EPROTO when its stream bits are neither.
+ */
+void sf_proto_order_put(uint8_t rec[SF_ORDER_RECORD], int stream, uint64_t end);
+int sf_proto_order_get(const uint8_t rec[SF_ORDER_RECORD], int *stream,
+    uint64_t *end);
 
 #endif

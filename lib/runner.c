@@ -132,6 +132,16 @@ on_ended(void *arg)
 }
 
 static void
+on_stopped(void *arg)
+{
+	struct runner *r = arg;
+
+	/* Everyone waiting is told why nothing comes (proto.h, NOTE). */
+	if (r->hub != NULL)
+		sf_hub_note(r->hub, r->cmd.stop_sig);
+}
+
+static void
 on_child(void *arg)
 {
 	struct runner *r = arg;
@@ -175,6 +185,7 @@ exit_msg(const struct runner *r, struct sf_msg *m)
 	m->type = SF_MSG_EXIT;
 	m->u.exit.size[0] = r->out.size[0];
 	m->u.exit.size[1] = r->out.size[1];
+	m->u.exit.size[2] = r->out.size[SF_OUT_ORDER];
 	if (c->fail_err != 0) {
 		m->u.exit.how = SF_END_FAILED;
 		m->u.exit.err = c->fail_err;
@@ -349,8 +360,11 @@ runner_main(const struct sf_runner_args *a)
 	r.cmd.stdinfd = a->stdinfd;
 	r.cmd.grew = on_grew;
 	r.cmd.ended = on_ended;
+	r.cmd.stopped = on_stopped;
 	r.cmd.arg = &r;
 	sf_command_start(&r.cmd);   /* a failure is told to the clients */
+	/* Not before: the command's pipes come first under a tight limit. */
+	(void)sf_output_reserve_order(&r.out);
 
 	memset(&ha, 0, sizeof(ha));
 	ha.loop = r.loop;

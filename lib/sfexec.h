@@ -66,7 +66,12 @@ pid_t sf_flight_starter(const sf_flight *f);  /* the starter's pid */
 
 /*
  * sf_flight_stream — copy the flight's stdout to out and stderr to err as it
- * arrives, until the flight ends, then fill *oc.  The deadline set by the
+ * arrives, until the flight ends, then fill *oc.  When out and err are one
+ * open file description (`2>&1`: kcmp(2) KCMP_FILE says so; without kcmp,
+ * one file that is not a regular file), both streams go through out in the
+ * order the runner read them from the command, live and from byte 0 alike;
+ * that order is asked for at attach, when this process's descriptors 1 and
+ * 2 are one open file description too.  The deadline set by the
  * options' timeout_ms at attach bounds it, also while out or err is blocked
  * (SF_END_TIMEOUT).  Returns 0 (with *oc filled, also for SF_END_OWNER_DIED, in which
  * case the command's process group has been sent SIGKILL, and for
@@ -76,6 +81,20 @@ pid_t sf_flight_starter(const sf_flight *f);  /* the starter's pid */
  */
 int sf_flight_stream(sf_flight *f, int out, int err,
     struct sf_outcome *oc, char *cause, size_t causelen);
+
+/*
+ * sf_flight_on_note — have sf_flight_stream call fn(arg, what, sig) when the
+ * runner says that the command's leader was stopped (what SF_NOTE_STOPPED,
+ * proto.h; sig the signal that stopped it: SIGTSTP, SIGSTOP, SIGTTIN or
+ * SIGTTOU) or continued (SF_NOTE_CONTINUED, sig 0), so that the caller can
+ * say why no output comes: the library prints nothing.  An invocation that
+ * attaches while the command is stopped hears SF_NOTE_STOPPED first thing;
+ * one that reads slowly may hear only the latest state.  fn runs in the
+ * thread of sf_flight_stream, between two writes of output, and must not
+ * call sf_flight_stream or sf_flight_close on f.  fn NULL: no more calls.
+ */
+typedef void sf_flight_note_fn(void *arg, int what, int sig);
+void sf_flight_on_note(sf_flight *f, sf_flight_note_fn *fn, void *arg);
 
 /* sf_flight_close — detach (if still attached) and free the handle. */
 void sf_flight_close(sf_flight *f);

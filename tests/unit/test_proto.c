@@ -73,6 +73,7 @@ exit_roundtrip(void **state)
 	m.u.exit.err = ENOENT;
 	m.u.exit.size[0] = 1ULL << 40;
 	m.u.exit.size[1] = 3;
+	m.u.exit.size[2] = 5 * SF_ORDER_RECORD;
 	m.u.exit.namelen = SF_PROTO_MAX_NAME;
 	memset(m.u.exit.name, 'n', SF_PROTO_MAX_NAME);
 	assert_int_equal(roundtrip(&m, &o), SF_PROTO_MAX_FRAME);
@@ -80,8 +81,88 @@ exit_roundtrip(void **state)
 	assert_int_equal(o.u.exit.code, -5);
 	assert_int_equal(o.u.exit.err, ENOENT);
 	assert_true(o.u.exit.size[0] == 1ULL << 40);
+	assert_true(o.u.exit.size[1] == 3);
+	assert_true(o.u.exit.size[2] == 5 * SF_ORDER_RECORD);
 	assert_int_equal(o.u.exit.namelen, SF_PROTO_MAX_NAME);
 	assert_int_equal(strlen(o.u.exit.name), SF_PROTO_MAX_NAME);
+}
+
+static void
+order_frames_roundtrip(void **state)
+{
+	struct sf_msg m = { .type = SF_MSG_SPOOL }, o;
+	(void)state;
+	m.u.spool.stream = SF_ORDER;
+	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER + 1);
+	assert_int_equal(o.u.spool.stream, SF_ORDER);
+	m.type = SF_MSG_DATA;
+	m.u.data.stream = SF_ORDER;
+	m.u.data.end = 1000 * SF_ORDER_RECORD;
+	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER + 9);
+	assert_int_equal(o.u.data.stream, SF_ORDER);
+	assert_true(o.u.data.end == 1000 * SF_ORDER_RECORD);
+}
+
+static void
+note_roundtrip(void **state)
+{
+	struct sf_msg m = { .type = SF_MSG_NOTE }, o;
+	(void)state;
+	m.u.note.what = SF_NOTE_STOPPED;
+	m.u.note.sig = 20;      /* SIGTSTP */
+	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER + 2);
+	assert_int_equal(o.type, SF_MSG_NOTE);
+	assert_int_equal(o.u.note.what, SF_NOTE_STOPPED);
+	assert_int_equal(o.u.note.sig, 20);
+	m.u.note.what = SF_NOTE_CONTINUED;
+	m.u.note.sig = 0;
+	roundtrip(&m, &o);
+	assert_int_equal(o.u.note.what, SF_NOTE_CONTINUED);
+	assert_int_equal(o.u.note.sig, 0);
+}
+
+static void
+order_records(void **state)
+{
+	uint8_t rec[SF_ORDER_RECORD];
+	const uint8_t out_10[SF_ORDER_RECORD] = { 0x40, 0, 0, 0, 0, 0, 0, 10 };
+	const uint8_t no_stream[SF_ORDER_RECORD] = { 0x00, 0, 0, 0, 0, 0, 0, 10 };
+	const uint8_t both[SF_ORDER_RECORD] = { 0xc0, 0, 0, 0, 0, 0, 0, 10 };
+	uint64_t end;
+	int stream;
+	(void)state;
+	/* The layout written down in proto.h: stream << 62 | end, big endian. */
+	sf_proto_order_put(rec, SF_STDOUT, 10);
+	assert_memory_equal(rec, out_10, sizeof(rec));
+	sf_proto_order_put(rec, SF_STDERR, (1ULL << 62) - 1);
+	assert_int_equal(sf_proto_order_get(rec, &stream, &end), 0);
+	assert_int_equal(stream, SF_STDERR);
+	assert_true(end == (1ULL << 62) - 1);
+	errno = 0;
+	assert_int_equal(sf_proto_order_get(no_stream, &stream, &end), -1);
+	assert_int_equal(errno, EPROTO);
+	assert_int_equal(sf_proto_order_get(both, &stream, &end), -1);
+}
+
+/* Version 1's HELLO has version 2's layout, so a runner reads it right and
+ * refuses it for its version (hub.c); version 1's EXIT, 8 bytes shorter,
+ * is no version 2 frame at all. */
+static void
+version_1_frames(void **state)
+{
+	uint8_t hello_v1[SF_PROTO_HEADER + 36] = { 'H', 0, 0, 36, 0, 1, 0, 0 };
+	uint8_t exit_v1[SF_PROTO_HEADER + 25] = { 'X', 0, 0, 25, SF_END_EXITED };
+	struct sf_msg o;
+	(void)state;
+	assert_int_equal(sf_proto_decode(hello_v1, sizeof(hello_v1), &o),
+	    (int)sizeof(hello_v1));
+	assert_int_equal(o.type, SF_MSG_HELLO);
+	assert_int_equal(o.u.hello.version, 1);
+	assert_int_equal(o.u.hello.flags, 0);
+	assert_true(o.u.hello.version != SF_PROTO_VERSION);
+	errno = 0;
+	assert_int_equal(sf_proto_decode(exit_v1, sizeof(exit_v1), &o), -1);
+	assert_int_equal(errno, EPROTO);
 }
 
 static void
@@ -101,14 +182,29 @@ decoder_refuses(void **state)
 	const uint8_t reserved[] = { 'H', 1 };
 	const uint8_t huge[] = { 'X', 0, 0xff, 0xff };
 	const uint8_t short_hello[] = { 'H', 0, 0, 35 };
-	const uint8_t bad_stream[] = { 'D', 0, 0, 9, 3, 0, 0, 0, 0, 0, 0, 0, 0 };
-	uint8_t bad_end[SF_PROTO_HEADER + 25] = { 'X', 0, 0, 25, 9 };
+	const uint8_t bad_stream[] = { 'D', 0, 0, 9, 4, 0, 0, 0, 0, 0, 0, 0, 0 };
+	uint8_t bad_end[SF_PROTO_HEADER + 33] = { 'X', 0, 0, 33, 9 };
+	uint8_t torn_index[SF_PROTO_HEADER + 33] = { 'X', 0, 0, 33, SF_END_EXITED };
+	const uint8_t torn_data[] = { 'D', 0, 0, 9, SF_ORDER, 0, 0, 0, 0, 0, 0, 0, 12 };
+	const uint8_t bad_spool[] = { 'S', 0, 0, 1, 4 };
+	const uint8_t note_what[] = { 'N', 0, 0, 2, 3, 0 };
+	const uint8_t note_stop_0[] = { 'N', 0, 0, 2, SF_NOTE_STOPPED, 0 };
+	const uint8_t note_cont_sig[] = { 'N', 0, 0, 2, SF_NOTE_CONTINUED, 18 };
+	const uint8_t note_long[] = { 'N', 0, 0, 3, SF_NOTE_STOPPED, 19, 0 };
 	expect_invalid(unknown, sizeof(unknown));
 	expect_invalid(reserved, sizeof(reserved));
 	expect_invalid(huge, sizeof(huge));           /* judged on the header alone */
 	expect_invalid(short_hello, sizeof(short_hello));
 	expect_invalid(bad_stream, sizeof(bad_stream));
 	expect_invalid(bad_end, sizeof(bad_end));
+	torn_index[SF_PROTO_HEADER + 32] = 4;   /* half a record */
+	expect_invalid(torn_index, sizeof(torn_index));
+	expect_invalid(torn_data, sizeof(torn_data));
+	expect_invalid(bad_spool, sizeof(bad_spool));
+	expect_invalid(note_what, sizeof(note_what));
+	expect_invalid(note_stop_0, sizeof(note_stop_0));
+	expect_invalid(note_cont_sig, sizeof(note_cont_sig));
+	expect_invalid(note_long, 4);           /* judged on the header alone */
 }
 
 static void
@@ -124,6 +220,18 @@ encoder_refuses(void **state)
 	m.type = SF_MSG_DATA;
 	m.u.data.stream = SF_STDOUT;
 	assert_int_equal(sf_proto_encode(&m, buf, 8), -1);
+	m.u.data.stream = SF_ORDER;
+	m.u.data.end = 9;                       /* not whole records */
+	assert_int_equal(sf_proto_encode(&m, buf, sizeof(buf)), -1);
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_NOTE;
+	m.u.note.what = SF_NOTE_STOPPED;        /* with no signal */
+	assert_int_equal(sf_proto_encode(&m, buf, sizeof(buf)), -1);
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_EXIT;
+	m.u.exit.how = SF_END_EXITED;
+	m.u.exit.size[2] = 3;
+	assert_int_equal(sf_proto_encode(&m, buf, sizeof(buf)), -1);
 }
 
 static void
@@ -152,6 +260,10 @@ main(void)
 		cmocka_unit_test(welcome_roundtrip),
 		cmocka_unit_test(data_roundtrip),
 		cmocka_unit_test(exit_roundtrip),
+		cmocka_unit_test(order_frames_roundtrip),
+		cmocka_unit_test(note_roundtrip),
+		cmocka_unit_test(order_records),
+		cmocka_unit_test(version_1_frames),
 		cmocka_unit_test(decoder_refuses),
 		cmocka_unit_test(encoder_refuses),
 		cmocka_unit_test(two_frames_back_to_back),
