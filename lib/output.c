@@ -58,21 +58,17 @@ sf_output_reserve_order(struct sf_output *o)
 static int
 make_spool(struct sf_output *o, int s)
 {
-	int saved, i;
+	int fd[2], i;
 
+	/* The reserve gives back the two descriptors the spool takes. */
 	for (i = 0; i < 2; i++)
 		if (o->reserve[s][i] != -1)
 			close(o->reserve[s][i]);
 	o->reserve[s][0] = o->reserve[s][1] = -1;
-	if ((o->spool[s] = sf_spool_create(o->dirfd)) == -1)
+	if (sf_spool_open(o->dirfd, fd) == -1)
 		return -1;
-	if ((o->reader[s] = sf_spool_reader(o->spool[s])) == -1) {
-		saved = errno;
-		close(o->spool[s]);
-		o->spool[s] = -1;
-		errno = saved;
-		return -1;
-	}
+	o->reader[s] = fd[0];
+	o->spool[s] = fd[1];
 	return 0;
 }
 

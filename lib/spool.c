@@ -139,31 +139,6 @@ sf_spool_open(int dirfd, int fd[2])
 	return 0;
 }
 
-int
-sf_spool_create(int dirfd)
-{
-	char name[32];
-	int fd;
-
-	fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd != -1 || !no_tmpfile(errno))
-		return fd;
-	/* No O_TMPFILE on this file system: a fresh name, removed at once. */
-	if ((fd = create_named(dirfd, name, sizeof(name))) != -1)
-		unlinkat(dirfd, name, 0);
-	return fd;
-}
-
-int
-sf_spool_reader(int spoolfd)
-{
-	/* Re-opening through /proc gives a descriptor with its own, read-only
-	 * open file description even though the file has no name.  Without
-	 * /proc there is no such descriptor to give: a duplicate of spoolfd
-	 * would let every client write into everyone's output. */
-	return reopen_readonly(spoolfd);
-}
-
 /* ---- filling ------------------------------------------------------------ */
 
 ssize_t

@@ -39,16 +39,6 @@ int sf_spool_open(int dirfd, int fd[2]);
 int sf_spool_open_named(int dirfd, int fd[2]);
 
 /*
- * sf_spool_create — a new empty read-write spool in dirfd; -1/errno.
- * sf_spool_reader — a read-only descriptor of the spool, reopened through
- * /proc/self/fd; -1 with errno (ENOENT, ...) when /proc cannot give one:
- * never a writable duplicate.
- * The older pair; sf_spool_open also works without /proc.
- */
-int sf_spool_create(int dirfd);
-int sf_spool_reader(int spoolfd);
-
-/*
  * sf_spool_fill — move up to len bytes of what is available on the
  * non-blocking pipe into the spool at *size, through buf, advancing *size by
  * what was written.  Returns the bytes moved (> 0), 0 at end of file, or -1

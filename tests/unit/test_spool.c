@@ -56,7 +56,7 @@ fill_and_copy(void **state)
 	char dir[] = "/tmp/sf-spool-XXXXXX", out[] = "/tmp/sf-spool-out-XXXXXX";
 	static uint8_t data[300000], back[300000];
 	uint64_t size = 0, off = 0;
-	int dfd, sp, rd, p[2], ofd, fl;
+	int dfd, sp, rd, p[2], ofd, fl, pair[2];
 	size_t i, w;
 	ssize_t n;
 	(void)state;
@@ -65,10 +65,11 @@ fill_and_copy(void **state)
 		data[i] = (uint8_t)(i * 7 + i / 251);   /* NULs included */
 	assert_non_null(mkdtemp(dir));
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	sp = sf_spool_create(dfd);
+	assert_int_equal(sf_spool_open(dfd, pair), 0);
+	rd = pair[0];
+	sp = pair[1];
 	assert_true(sp > 2);
 	assert_int_equal(entries(dir), 0);             /* no name, nothing left */
-	rd = sf_spool_reader(sp);
 	assert_true(rd > 2);
 	assert_int_equal(fcntl(rd, F_GETFL) & O_ACCMODE, O_RDONLY);
 	assert_int_equal(fcntl(rd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
@@ -116,13 +117,15 @@ copy_to_append_file(void **state)
 {
 	char dir[] = "/tmp/sf-spool-XXXXXX", out[] = "/tmp/sf-spool-app-XXXXXX";
 	uint64_t size = 0, off = 0;
-	int dfd, sp, p[2], ofd;
+	int dfd, sp, p[2], ofd, pair[2];
 	char buf[16];
 	(void)state;
 
 	assert_non_null(mkdtemp(dir));
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	sp = sf_spool_create(dfd);
+	assert_int_equal(sf_spool_open(dfd, pair), 0);
+	close(pair[0]);
+	sp = pair[1];
 	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
 	assert_int_equal(write(p[1], "hello\n", 6), 6);
 	assert_int_equal(fill(sp, p[0], &size), 6);
@@ -144,14 +147,18 @@ copy_to_append_file(void **state)
 	rmdir(dir);
 }
 
-/* A spool of n patterned bytes (NULs included) filled through a pipe. */
+/* A spool of n patterned bytes (NULs included) filled through a pipe; its
+ * writer, with the reader in *rd. */
 static int
-patterned_spool(int dfd, uint8_t *data, size_t n, uint64_t *size)
+patterned_spool(int dfd, uint8_t *data, size_t n, uint64_t *size, int *rd)
 {
-	int sp = sf_spool_create(dfd), p[2];
+	int sp, p[2], pair[2];
 	size_t i, w;
 	ssize_t k;
 
+	assert_int_equal(sf_spool_open(dfd, pair), 0);
+	*rd = pair[0];
+	sp = pair[1];
 	assert_true(sp > 2);
 	for (i = 0; i < n; i++)
 		data[i] = (uint8_t)(i * 13 + i / 4093);
@@ -188,8 +195,7 @@ copy_to_character_devices(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	sp = patterned_spool(dfd, data, N, &size);
-	rd = sf_spool_reader(sp);
+	sp = patterned_spool(dfd, data, N, &size, &rd);
 
 	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	off = 12345;
@@ -326,26 +332,6 @@ named_spool_gives_a_read_only_reader(void **state)
 	rmdir(dir);
 }
 
-/* The older pair of calls must not hand out a writable reader either. */
-static void
-old_reader_is_read_only(void **state)
-{
-	char dir[] = "/tmp/sf-spool-XXXXXX";
-	int dfd, fd[2];
-	(void)state;
-
-	assert_non_null(mkdtemp(dir));
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	fd[1] = sf_spool_create(dfd);
-	assert_true(fd[1] > 2);
-	fd[0] = sf_spool_reader(fd[1]);
-	assert_good_pair(dir, fd);
-	close(fd[0]);
-	close(fd[1]);
-	close(dfd);
-	rmdir(dir);
-}
-
 /*
  * A mount namespace of our own with a tmpfs over /proc, as in a chroot or
  * a container without /proc.  / is made private first, so the tmpfs can
@@ -368,7 +354,7 @@ without_proc_the_reader_stays_read_only(void **state)
 {
 	char dir[] = "/tmp/sf-spool-XXXXXX";
 	const char *why;
-	int dfd, fd[2], sp, st;
+	int dfd, fd[2], st;
 	pid_t pid;
 	(void)state;
 
@@ -379,15 +365,6 @@ without_proc_the_reader_stays_read_only(void **state)
 	if (pid == 0) {
 		if (hide_proc() == -1)
 			_exit(77);
-		/* The old reader has no way to a read-only descriptor: it
-		 * must fail, not duplicate the writer. */
-		if ((sp = sf_spool_create(dfd)) == -1)
-			_exit(2);
-		if (sf_spool_reader(sp) != -1) {
-			fprintf(stderr, "sf_spool_reader gave a descriptor without /proc\n");
-			_exit(3);
-		}
-		close(sp);
 		if (sf_spool_open(dfd, fd) == -1) {
 			fprintf(stderr, "sf_spool_open: %s\n", strerror(errno));
 			_exit(4);
@@ -629,8 +606,7 @@ small_chunk_to_a_pipe_is_one_write(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	sp = patterned_spool(dfd, data, N, &size);
-	rd = sf_spool_reader(sp);
+	sp = patterned_spool(dfd, data, N, &size, &rd);
 	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
 	junk = fill_pipe(p);
 	drain_pipe(p, 4096);                    /* one slot free */
@@ -667,8 +643,7 @@ copy_to_a_full_pipe_stops_at_the_deadline(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	sp = patterned_spool(dfd, data, N, &size);
-	rd = sf_spool_reader(sp);
+	sp = patterned_spool(dfd, data, N, &size, &rd);
 	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
 	junk = fill_pipe(p);
 
@@ -709,7 +684,6 @@ main(void)
 		cmocka_unit_test(copy_to_character_devices),
 		cmocka_unit_test(open_gives_a_read_only_reader),
 		cmocka_unit_test(named_spool_gives_a_read_only_reader),
-		cmocka_unit_test(old_reader_is_read_only),
 		cmocka_unit_test(without_proc_the_reader_stays_read_only),
 		cmocka_unit_test(shared_file_without_append_keeps_both_outputs),
 		cmocka_unit_test(shared_file_with_append_keeps_both_outputs),
