@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -200,15 +199,6 @@ drain(struct sf_command *c, int s)
 	c->grew(c->arg);
 }
 
-/* Are there bytes in the pipe? */
-static bool
-waiting(int fd)
-{
-	int n;
-
-	return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
-}
-
 static void
 pipe_ready(void *arg, int fd, int ready)
 {
@@ -225,7 +215,7 @@ pipe_ready(void *arg, int fd, int ready)
 	 * turn has written there since).  A delay cut short may start again.
 	 */
 	if (c->pipes[t] != -1 && (c->batch[t].at != 0 ||
-	    (s == c->out->last && c->out->spool[t] != -1 && waiting(c->pipes[t])))) {
+	    (s == c->out->last && c->out->spool[t] != -1 && sf_output_pending(c->pipes[t])))) {
 		sf_loop_timer_clear(c->loop, &c->batch[t]);
 		drain(c, t);
 		if (c->pipes[t] != -1 && c->batch[t].at == 0)

@@ -233,14 +233,14 @@ flush(struct client *c)
 			continue;
 		for (i = 0; i < SF_OUT_SPOOLS; i++) {
 			s = stream_order[i];
-			if (!wants(c, s) || c->sent[s] == o->size[s])
+			if (!wants(c, s) || c->sent[s] == o->told[s])
 				continue;
 			memset(&m, 0, sizeof(m));
 			m.type = SF_MSG_DATA;
 			m.u.data.stream = (uint8_t)(s + 1);
-			m.u.data.end = o->size[s];
+			m.u.data.end = o->told[s];
 			queue(c, &m);
-			c->sent[s] = o->size[s];
+			c->sent[s] = o->told[s];
 		}
 		queue_note(c);
 		if (c->h->ended) {

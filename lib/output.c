@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -22,7 +23,7 @@ sf_output_init(struct sf_output *o, int dirfd)
 	o->last = o->failed = -1;
 	for (s = 0; s < SF_OUT_SPOOLS; s++) {
 		o->spool[s] = o->reader[s] = -1;
-		o->size[s] = 0;
+		o->size[s] = o->told[s] = 0;
 		o->reserve[s][0] = o->reserve[s][1] = -1;
 	}
 	if ((null = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
@@ -53,6 +54,14 @@ sf_output_reserve_order(struct sf_output *o)
 		return -1;
 	}
 	return 0;
+}
+
+bool
+sf_output_pending(int fd)
+{
+	int n;
+
+	return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 
 static int
@@ -91,6 +100,7 @@ switch_to(struct sf_output *o, int s)
 	if (o->spool[SF_OUT_ORDER] == -1 && make_spool(o, SF_OUT_ORDER) == -1)
 		return -1;
 	sf_proto_order_put(rec, t + 1, o->size[t]);
+	o->told[t] = o->size[t];    /* the index describes it all: tell it */
 	do
 		n = pwrite(o->spool[SF_OUT_ORDER], rec, sizeof(rec),
 		    (off_t)o->size[SF_OUT_ORDER]);
@@ -101,8 +111,27 @@ switch_to(struct sf_output *o, int s)
 		return -1;
 	}
 	o->size[SF_OUT_ORDER] += sizeof(rec);
+	o->told[SF_OUT_ORDER] = o->size[SF_OUT_ORDER];
 	o->last = s;
 	return 0;
+}
+
+/*
+ * What of stream s clients may copy now, n being the last read: all of it,
+ * unless the read was cut short by its size (the pipe still holds bytes),
+ * when a line the command wrote whole may be split across the cut.  Then
+ * only up to the last newline of that read; the rest goes with the next.
+ */
+static void
+tell(struct sf_output *o, int s, int pipefd, ssize_t n)
+{
+	const unsigned char *nl;
+
+	o->told[s] = o->size[s];
+	if (n != (ssize_t)sizeof(fill_buf) || !sf_output_pending(pipefd))
+		return;
+	if ((nl = memrchr(fill_buf, '\n', sizeof(fill_buf))) != NULL)
+		o->told[s] -= sizeof(fill_buf) - (size_t)(nl - fill_buf) - 1;
 }
 
 ssize_t
@@ -133,6 +162,7 @@ sf_output_fill(struct sf_output *o, int s, int pipefd, size_t max)
 	saved = errno;
 	if (n == -1 && saved != EAGAIN && saved != EINTR)
 		o->failed = s;
+	tell(o, s, pipefd, n);
 	if (o->size[s] > before && switch_to(o, s) == -1) {
 		if (o->failed == -1)
 			o->failed = SF_OUT_ORDER;

@@ -9,6 +9,7 @@
 #ifndef SF_OUTPUT_H
 #define SF_OUTPUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -21,6 +22,7 @@ struct sf_output {
 	int reader[SF_OUT_SPOOLS];  /* read-only, what clients get; -1 */
 	int reserve[SF_OUT_SPOOLS][2]; /* held for spool s and its reader */
 	uint64_t size[SF_OUT_SPOOLS];  /* bytes in each spool */
+	uint64_t told[SF_OUT_SPOOLS];  /* of those, what clients may copy */
 	int last;                   /* stream read last (0, 1); -1 before any */
 	int failed;                 /* the spool that could not grow, or -1 */
 };
@@ -45,7 +47,11 @@ int sf_output_reserve_order(struct sf_output *o);
 
 /*
  * sf_output_fill — move up to max bytes waiting on the non-blocking pipe
- * into stream s (0 stdout, 1 stderr), making its spool on the first byte.
+ * into stream s (0 stdout, 1 stderr), making its spool on the first byte,
+ * and set what clients are told of it.  That is all of it, except when the
+ * read stopped at max with more waiting in the pipe: then only up to the
+ * last newline, so that invocations sharing one output file never cut a
+ * line the command wrote whole (the rest is told with the next read).
  * When s is not the stream read last, a record saying where that one's run
  * ended goes to the order index first, so the caller announces nothing
  * that the index does not describe yet.  Returns the bytes moved (> 0), 0
@@ -54,6 +60,9 @@ int sf_output_reserve_order(struct sf_output *o);
  * the error is counted in size).
  */
 ssize_t sf_output_fill(struct sf_output *o, int s, int pipefd, size_t max);
+
+/* sf_output_pending — are there bytes waiting in the pipe? */
+bool sf_output_pending(int pipefd);
 
 /* sf_output_free — close every descriptor (clients keep their readers). */
 void sf_output_free(struct sf_output *o);

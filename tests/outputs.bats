@@ -10,11 +10,7 @@ load helpers
 
 N=8
 BIG=$((4 * 1024 * 1024))
-# Lines written one write(2) each, LINES bytes in all: less than the runner
-# takes from the command's pipe in one wake-up (1 MiB), so every chunk it
-# announces ends where one of the command's writes ended.  (Past that, the
-# runner may stop reading in the middle of a line, and that line is cut
-# between invocations however each of them writes its chunks.)
+# Lines written one write(2) each, LINES bytes in all, for make_lines.
 LINES=$((768 * 1024))
 
 # herd KEY CMD...: N invocations `sfexec -v -k KEY -- CMD...` at once, all
@@ -184,6 +180,49 @@ under() {
 	open_gate_and_reap herd
 	assert_one_flight
 	assert_size "$T/log" $((N * $(stat -c %s "$T/data")))
+	assert_lines_whole "$T/log" "$T/data"
+}
+
+# wrote_at_least PID BYTES: process PID has written at least BYTES.
+wrote_at_least() {
+	local w
+	w=$(awk '$1 == "wchar:" { print $2 }' "/proc/$1/io") || return 1
+	((w >= $2))
+}
+
+# The runner takes at most a pipe's worth (1 MiB) from the command in one
+# wake-up.  When it stops there with more waiting, that cut may fall in the
+# middle of a line; invocations sharing a file then write between the two
+# halves, unless the runner tells them only up to the last newline.  The
+# runner is stopped while the command fills the pipe with writes of 40
+# whole lines of 100 bytes (one page of the pipe each, 1,024,000 bytes in
+# all), so that once it goes on it finds nearly a pipe's worth and the
+# command writes the rest of it meanwhile: its 1 MiB ends in a line.
+@test "one file opened with '>': lines stay whole when the runner finds more than it takes at once" {
+	local i cmd runner
+	awk 'BEGIN { for (i = 0; i < 40000; i++) printf "%07d %091d\n", i, 0 }' >"$T/data"
+	herd cut "$FC" count "$T/count" pid "$T/cmd" gate "$T/gate" exec "$PY" -c '
+import os, sys
+d = open(sys.argv[1], "rb").read()
+for i in range(0, len(d), 4000):
+    os.write(1, d[i:i + 4000])
+' "$T/data" >"$T/log" 3>&- &
+	PIDS[herd]=$!
+	# shellcheck disable=SC2046
+	wait_attached 30 $(herd_names)
+	for ((i = 1; i <= N; i++)); do
+		[[ $(vline "i$i") =~ $VLINE_STARTED ]] && runner=${BASH_REMATCH[1]}
+	done
+	[[ -n ${runner-} ]] || fail "no invocation started the flight"
+	read -r cmd _ <"$T/cmd"
+	kill -STOP "$runner"
+	touch "$T/gate"
+	wait_for 30 wrote_at_least "$cmd" 1000000
+	kill -CONT "$runner"
+	reap herd 120
+	assert_rc herd 0
+	assert_one_flight
+	assert_size "$T/log" $((N * 4000000))
 	assert_lines_whole "$T/log" "$T/data"
 }
 
