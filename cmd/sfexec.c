@@ -63,16 +63,34 @@ usage(FILE *fp)
 "75 busy (-n).\n");
 }
 
+/*
+ * One line on stderr, in one write(2): the invocations of a flight often
+ * share one stderr, and their lines must not interleave.  A line too long
+ * for the buffer is cut, never left without its newline.
+ */
 static void __attribute__((format(printf, 1, 2)))
 msg(const char *fmt, ...)
 {
+	char line[4096];
+	size_t len, off;
+	ssize_t n;
 	va_list ap;
+	int k;
 
-	fputs("sfexec: ", stderr);
+	memcpy(line, "sfexec: ", 8);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	k = vsnprintf(line + 8, sizeof(line) - 9, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (k < 0)
+		k = 0;
+	len = 8 + ((size_t)k < sizeof(line) - 9 ? (size_t)k : sizeof(line) - 10);
+	line[len++] = '\n';
+	for (off = 0; off < len; off += (size_t)n)
+		if ((n = write(STDERR_FILENO, line + off, len - off)) == -1 &&
+		    errno != EINTR)
+			return;
+		else if (n == -1)
+			n = 0;
 }
 
 /* Make sure 0, 1 and 2 are open, so no socket or lock of ours becomes one. */

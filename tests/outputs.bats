@@ -275,6 +275,34 @@ for i in range(0, len(d), 4000):
 	assert_repeated "$T/log" answer 20
 }
 
+# sfexec's own lines go out in one write each: on a stderr shared by the
+# herd, none of them is cut by another's, nor by the command's.
+@test "xargs -P20 with one '2>>' file: sfexec's lines and the command's arrive whole" {
+	local n
+	seq 20 | xargs -P20 -I{} env --default-signal=INT,QUIT,PIPE,TERM "$SFEXEC" \
+		-v -k shared-err -- "$FC" count "$T/count" gate "$T/gate" err 'oops\n' \
+		>/dev/null 2>>"$T/err" 3>&- &
+	PIDS[xargs]=$!
+	echo $! >>"$T/.pids"
+	wait_for 30 count_is "$T/err" 20
+	touch "$T/gate"
+	reap xargs 60
+	assert_rc xargs 0
+	assert_count "$T/count" 1
+	n=$(grep -cxE 'oops|sfexec: (started flight \(runner pid|joined flight \(started by pid) [0-9]+\)' "$T/err")
+	[[ $n == 40 ]] || fail "$n whole lines of 40" "$(head -c 600 "$T/err")"
+	assert_equal 20 "$(grep -cx oops "$T/err")" "the command's lines"
+}
+
+# What makes the test above pass every time, seen whatever the timing.
+@test "sfexec writes each of its own lines to stderr in one write(2)" {
+	strace -qq -e trace=write -e signal=none -s 300 -o "$T/trace" \
+		"$SFEXEC" -v -k one-write -- true 3>&- 2>"$T/err"
+	grep -qE '^write\(2, "sfexec: started flight \(runner pid [0-9]+\)\\n", [0-9]+\) += [0-9]+$' \
+		"$T/trace" || fail "the -v line is not one write" "$(cat "$T/trace")"
+	assert_equal 1 "$(grep -c '^write(2,' "$T/trace")" "writes to stderr"
+}
+
 @test "a pipe ('| wc -c'): $N x 4 MiB arrive" {
 	head -c "$BIG" /dev/urandom >"$T/data"
 	{ herd big "$FC" count "$T/count" gate "$T/gate" cat "$T/data" | wc -c >"$T/wc"; } 3>&- &
