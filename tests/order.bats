@@ -262,3 +262,19 @@ CONT_LINE='sfexec: the command continues'
 	assert_rc A 0
 	assert_file_is "$T/A.out" $'part1\npart2\n'
 }
+
+@test "a HELLO with a flag this version does not know gets REFUSE (version); the flight carries on" {
+	local f
+	spawn A -v -k flags -- "$FC" count "$T/count" out 'part1\n' gate "$T/gate" out 'part2\n'
+	wait_attached 10 A
+	for f in 0x2 0x8000 0xffff; do
+		run "$TOOLS/hostile" "$(sock_of flags)" flaghello flags "$f"
+		assert_equal "refused 1" "${lines[0]}" "what HELLO flags $f got"
+		assert_match '^closed [0-9]+$' "${lines[1]}" "after the REFUSE"
+	done
+	touch "$T/gate"
+	reap A
+	assert_rc A 0
+	assert_file_is "$T/A.out" $'part1\npart2\n'
+	assert_count "$T/count" 1
+}
