@@ -216,9 +216,8 @@ CONT_LINE='sfexec: the command continues'
 	assert_count "$T/count" 1
 }
 
-@test "SIGTSTP to the command's group is named as such" {
-	spawn A -v -k tstp -- "$FC" pgid "$T/cmd.pgid" out 'x\n' gate "$T/gate"
-	wait_attached 10 A
+@test "SIGTSTP to the command's group is named as such, also with -q and without -v" {
+	spawn A -q -k tstp -- "$FC" pgid "$T/cmd.pgid" out 'x\n' gate "$T/gate"
 	wait_for 10 file_has "$T/A.out" x
 	local pg
 	read -r pg <"$T/cmd.pgid"
@@ -230,6 +229,8 @@ CONT_LINE='sfexec: the command continues'
 	touch "$T/gate"
 	reap A
 	assert_rc A 0
+	assert_file_is "$T/A.err" \
+		$'sfexec: the command is stopped (SIGTSTP); it resumes with SIGCONT\n'"$CONT_LINE"$'\n'
 }
 
 @test "a stopped command whose invocations all leave is still terminated" {
