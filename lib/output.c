@@ -121,17 +121,22 @@ switch_to(struct sf_output *o, int s)
  * unless the read was cut short by its size (the pipe still holds bytes),
  * when a line the command wrote whole may be split across the cut.  Then
  * only up to the last newline of that read; the rest goes with the next.
+ * Only the end of the read is searched (as clients cut their writes,
+ * spool.c): a line longer than that is cut anyway, and output without
+ * newlines costs no scan of the whole read.
  */
+#define LINE_SCAN (64 * 1024)
+
 static void
 tell(struct sf_output *o, int s, int pipefd, ssize_t n)
 {
-	const unsigned char *nl;
+	const unsigned char *end = fill_buf + sizeof(fill_buf), *nl;
 
 	o->told[s] = o->size[s];
 	if (n != (ssize_t)sizeof(fill_buf) || !sf_output_pending(pipefd))
 		return;
-	if ((nl = memrchr(fill_buf, '\n', sizeof(fill_buf))) != NULL)
-		o->told[s] -= sizeof(fill_buf) - (size_t)(nl - fill_buf) - 1;
+	if ((nl = memrchr(end - LINE_SCAN, '\n', LINE_SCAN)) != NULL)
+		o->told[s] -= (size_t)(end - nl) - 1;
 }
 
 ssize_t
