@@ -37,7 +37,8 @@ endif
 # The cross-process engine behind the sfexec command (internal, static).
 SFEXEC_SRCS = lib/clock.c lib/key.c lib/rundir.c lib/proto.c lib/spool.c \
               lib/output.c lib/unixsock.c lib/loop.c lib/hub.c lib/command.c \
-              lib/nest.c lib/runner.c lib/order.c lib/client.c lib/flight.c
+              lib/nest.c lib/runner.c lib/order.c lib/cache.c lib/client.c \
+              lib/flight.c
 SFEXEC_OBJS = $(SFEXEC_SRCS:lib/%.c=$(O)/lib/%.o)
 
 all: $(O)/sfexec

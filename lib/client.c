@@ -16,6 +16,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "client.h"
 #include "clock.h"
 #include "spool.h"
@@ -138,10 +139,28 @@ sf_client_new(int fd, enum sf_role role, long long deadline)
 	return f;
 }
 
+/* Ask the runner to store the result (proto.h, CACHE). */
+static int
+ask_cache(int fd, const struct sf_opts *o)
+{
+	uint8_t buf[SF_PROTO_MAX_FRAME];
+	struct sf_msg m;
+	int len;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_CACHE;
+	m.u.cache.keep_ms = o->cache_keep_ms;
+	m.u.cache.flags = o->cache_failures ? SF_CACHE_FAILURES : 0;
+	len = sf_proto_encode(&m, buf, sizeof(buf));
+	/* Ten bytes into an empty socket buffer: they go in one piece. */
+	return sf_unixsock_send_fd(fd, buf, (size_t)len, o->cachefd) == len ? 0 : -1;
+}
+
 sf_flight *
-sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
+sf_client_hello(int fd, const struct sf_opts *o, enum sf_role role,
     long long deadline, char *cause, size_t causelen)
 {
+	const struct sf_key *key = &o->key;
 	uint8_t buf[SF_PROTO_MAX_FRAME];
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	struct sf_msg m;
@@ -163,6 +182,8 @@ sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
 		m.u.hello.flags = SF_HELLO_ORDER;
 		f->order_asked = true;
 	}
+	if (o->cache_keep_ms > 0)
+		m.u.hello.flags |= SF_HELLO_CACHE;
 	memcpy(m.u.hello.digest, key->digest, SF_DIGEST_LEN);
 	len = sf_proto_encode(&m, buf, sizeof(buf));
 	/* A runner that closed on us may have said why first (a runner that
@@ -219,6 +240,10 @@ sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
 		goto fail;
 	}
 	consume(f, len);
+	/* Not sent (the runner failed at start, or died): the stream that
+	 * follows says what became of the flight. */
+	if (o->cache_keep_ms > 0)
+		(void)ask_cache(fd, o);
 	/* Numbers in a peer's bytes mean something only in the peer's PID
 	 * namespace; the kernel translated the runner's pid for us (fill). */
 	if (f->runner > 0 && (uint32_t)f->runner == m.u.welcome.runner &&
@@ -610,6 +635,56 @@ garbled:
 	    (long)f->runner);
 	errno = EPROTO;
 	return -1;
+}
+
+/* ---- a stored result --------------------------------------------------------- */
+
+sf_flight *
+sf_flight_cached(int cachefd, const struct sf_key *key, long ttl_ms,
+    long timeout_ms, long long *age_ms)
+{
+	struct sf_cache_entry e;
+	struct sf_msg m;
+	sf_flight *f;
+	int64_t age;
+	int len;
+
+	if (sf_cache_lookup(cachefd, key, &e) != 1) {
+		errno = ENOENT;
+		return NULL;
+	}
+	age = sf_cache_now() - e.ended_ns;      /* >= 0: see sf_cache_lookup */
+	if (age >= (int64_t)ttl_ms * 1000000) {
+		sf_cache_entry_close(&e);
+		errno = ENOENT;
+		return NULL;
+	}
+	f = sf_client_new(-1, SF_REPLAYED, timeout_ms < 0 ? -1 :
+	    sf_clock_ms() + timeout_ms);
+	if (f == NULL) {
+		sf_cache_entry_close(&e);
+		return NULL;
+	}
+	/*
+	 * A flight that has ended, as its runner would tell it: the spools
+	 * and the order index, then EXIT with the final sizes, which
+	 * sf_flight_stream replays as it would a live flight's.
+	 */
+	f->spool[0] = e.fd[0];
+	f->spool[1] = e.fd[1];
+	f->order.fd = e.fd[2];
+	f->order_asked = true;
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_EXIT;
+	m.u.exit.how = SF_END_EXITED;
+	m.u.exit.code = e.status;
+	m.u.exit.size[0] = e.size[0];
+	m.u.exit.size[1] = e.size[1];
+	m.u.exit.size[2] = e.size[2];
+	len = sf_proto_encode(&m, f->in, sizeof(f->in));
+	f->inlen = len > 0 ? (size_t)len : 0;
+	*age_ms = age / 1000000;
+	return f;
 }
 
 void

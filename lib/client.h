@@ -49,9 +49,10 @@ sf_flight *sf_client_new(int fd, enum sf_role role, long long deadline);
  * (the flight was ending: try again), ETIMEDOUT, EPROTO for a refusal or
  * garbage (cause says which).  fd is closed on failure.  HELLO asks for
  * the order index when this process's stdout and stderr (descriptors 1
- * and 2) are one open file description (sf_flight_stream).
+ * and 2) are one open file description (sf_flight_stream).  When
+ * o->cache_keep_ms > 0, CACHE follows WELCOME (proto.h) with o->cachefd.
  */
-sf_flight *sf_client_hello(int fd, const struct sf_key *key, enum sf_role role,
+sf_flight *sf_client_hello(int fd, const struct sf_opts *o, enum sf_role role,
     long long deadline, char *cause, size_t causelen);
 
 #endif

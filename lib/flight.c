@@ -203,6 +203,7 @@ start(const struct sf_opts *o, int lockfd, const char *lockname,
 	a.listenfd = lfd;
 	a.starterfd = sv[1];
 	memcpy(a.digest, o->key.digest, SF_DIGEST_LEN);
+	a.key = &o->key;
 	a.argv = o->argv;
 	a.grace_ms = o->grace_ms;
 	/*
@@ -317,7 +318,7 @@ sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen)
 			errno = EBUSY;
 			return NULL;
 		}
-		f = sf_client_hello(fd, &o->key, role, deadline, cause, causelen);
+		f = sf_client_hello(fd, o, role, deadline, cause, causelen);
 		if (f != NULL) {
 			f->relay = relay;
 			return f;

@@ -29,6 +29,7 @@ struct client {
 	int fd;
 	bool live;                  /* welcomed */
 	bool order;                 /* asked for the order index */
+	bool cache_due;             /* said HELLO with SF_HELLO_CACHE, no CACHE yet */
 	bool spool_sent[SF_OUT_SPOOLS]; /* SPOOL (with its descriptor) sent */
 	bool exit_queued, exit_sent;
 	uint64_t sent[SF_OUT_SPOOLS];   /* ends announced so far */
@@ -36,6 +37,7 @@ struct client {
 	int told_sig;               /* the stop last told; 0 none or continued */
 	long long since;            /* accepted at (clock.h microseconds) */
 	struct sf_timer timer;      /* HELLO timeout, then linger */
+	int dirfd;                  /* CACHE's descriptor, its frame not all in */
 	size_t inlen;
 	uint8_t in[SF_PROTO_MAX_FRAME];
 	size_t outoff, outlen;
@@ -88,6 +90,8 @@ drop(struct client *c)
 	sf_loop_unwatch(h->a.loop, c->fd);
 	sf_loop_timer_clear(h->a.loop, &c->timer);
 	close(c->fd);
+	if (c->dirfd != -1)
+		close(c->dirfd);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -243,7 +247,7 @@ flush(struct client *c)
 			c->sent[s] = o->told[s];
 		}
 		queue_note(c);
-		if (c->h->ended) {
+		if (c->h->ended && !c->cache_due) {
 			queue(c, &c->h->exit);
 			c->exit_queued = true;
 		}
@@ -290,7 +294,54 @@ welcome(struct client *c)
 	/* Not told anything yet: a stop in force is news to it. */
 	c->note_gen = c->h->note_gen - 1;
 	c->h->npending--;
+	c->inlen = 0;
+	/* One owing its CACHE keeps the HELLO timeout until it comes. */
+	if (!c->cache_due)
+		sf_loop_timer_clear(c->h->a.loop, &c->timer);
+	push(c);
+}
+
+/*
+ * The CACHE frame a welcomed client announced: exactly one frame, with
+ * exactly one descriptor; anything else gets it dropped.
+ */
+static void
+hear_cache(struct client *c)
+{
+	struct sf_msg m;
+	ssize_t n;
+	int fds[1], nfds = 0, extra = 0, lost = 0, len;
+
+	n = sf_unixsock_recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen,
+	    fds, 1, &nfds, &extra, &lost, NULL);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0 || extra || lost || (nfds == 1 && c->inlen > 0)) {
+		if (nfds == 1)
+			close(fds[0]);
+		drop(c);
+		return;
+	}
+	if (nfds == 1)
+		c->dirfd = fds[0];
+	c->inlen += (size_t)n;
+	len = sf_proto_decode(c->in, c->inlen, &m);
+	if (len == 0)
+		return;
+	if (len < 0 || m.type != SF_MSG_CACHE || (size_t)len != c->inlen ||
+	    c->dirfd == -1) {
+		drop(c);
+		return;
+	}
+	c->cache_due = false;
+	c->inlen = 0;
 	sf_loop_timer_clear(c->h->a.loop, &c->timer);
+	if (c->h->a.cache != NULL)
+		c->h->a.cache(c->h->a.arg, m.u.cache.keep_ms, m.u.cache.flags,
+		    c->dirfd);
+	else
+		close(c->dirfd);
+	c->dirfd = -1;
 	push(c);
 }
 
@@ -318,9 +369,14 @@ hear(struct client *c)
 	ssize_t n;
 	int len, why;
 
+	if (c->live && c->cache_due) {
+		hear_cache(c);
+		return;
+	}
 	if (c->live) {
-		/* A welcomed client never speaks again: this is its end of
-		 * file, or a protocol violation; either way it leaves. */
+		/* A welcomed client never speaks again (but for the CACHE
+		 * it owes): this is its end of file, or a protocol violation;
+		 * either way it leaves. */
 		drop(c);
 		return;
 	}
@@ -342,7 +398,7 @@ hear(struct client *c)
 		return;
 	}
 	if (m.u.hello.version != SF_PROTO_VERSION ||
-	    (m.u.hello.flags & ~SF_HELLO_ORDER) != 0) {
+	    (m.u.hello.flags & ~(SF_HELLO_ORDER | SF_HELLO_CACHE)) != 0) {
 		refuse(c, SF_REFUSE_VERSION);
 		return;
 	}
@@ -360,6 +416,7 @@ hear(struct client *c)
 		return;
 	}
 	c->order = (m.u.hello.flags & SF_HELLO_ORDER) != 0;
+	c->cache_due = (m.u.hello.flags & SF_HELLO_CACHE) != 0;
 	welcome(c);
 }
 
@@ -386,6 +443,7 @@ add(sf_hub *h, int fd)
 		return NULL;
 	c->h = h;
 	c->fd = fd;
+	c->dirfd = -1;
 	c->since = sf_clock_us();
 	if (sf_loop_watch(h->a.loop, fd, SF_LOOP_READ, client_ready, c) == -1) {
 		free(c);

@@ -30,6 +30,10 @@ struct sf_hub_args {
 	uint32_t runner, starter, pgid; /* WELCOME's fields */
 	/* Whether a connected peer may join: 0, or a reason (enum sf_refuse). */
 	int (*admit)(void *arg, const struct ucred *peer);
+	/* A client's CACHE (proto.h): called with its fields and the cache
+	 * directory's descriptor, which the callee owns from then on.  The
+	 * client gets EXIT only after this has returned. */
+	void (*cache)(void *arg, uint64_t keep_ms, uint8_t flags, int dirfd);
 	void *arg;
 };
 

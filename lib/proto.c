@@ -11,6 +11,7 @@
 #define DATA_LEN    (1 + 8)
 #define NOTE_LEN    (1 + 1)
 #define EXIT_LEN    (1 + 4 + 4 + 8 + 8 + 8)
+#define CACHE_LEN   (8 + 1)
 #define ORDER_SHIFT 62
 #define ORDER_MAX   ((1ULL << ORDER_SHIFT) - 1)
 
@@ -103,6 +104,12 @@ sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size)
 		memcpy(p, m->u.exit.name, m->u.exit.namelen);
 		p += m->u.exit.namelen;
 		break;
+	case SF_MSG_CACHE:
+		if (m->u.cache.flags & ~SF_CACHE_FAILURES)
+			goto invalid;
+		p = put64(p, m->u.cache.keep_ms);
+		*p++ = m->u.cache.flags;
+		break;
 	default:
 		goto invalid;
 	}
@@ -127,7 +134,7 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 	if (len >= 1 && buf[0] != SF_MSG_HELLO && buf[0] != SF_MSG_WELCOME &&
 	    buf[0] != SF_MSG_REFUSE && buf[0] != SF_MSG_SPOOL &&
 	    buf[0] != SF_MSG_DATA && buf[0] != SF_MSG_NOTE &&
-	    buf[0] != SF_MSG_EXIT)
+	    buf[0] != SF_MSG_EXIT && buf[0] != SF_MSG_CACHE)
 		goto bad;
 	if (len >= 2 && buf[1] != 0)
 		goto bad;
@@ -141,6 +148,7 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 	case SF_MSG_SPOOL:   if (plen != SPOOL_LEN) goto bad; break;
 	case SF_MSG_DATA:    if (plen != DATA_LEN) goto bad; break;
 	case SF_MSG_NOTE:    if (plen != NOTE_LEN) goto bad; break;
+	case SF_MSG_CACHE:   if (plen != CACHE_LEN) goto bad; break;
 	case SF_MSG_EXIT:
 		if (plen < EXIT_LEN || plen > EXIT_LEN + SF_PROTO_MAX_NAME)
 			goto bad;
@@ -200,6 +208,12 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 		m->u.exit.namelen = (uint8_t)(plen - EXIT_LEN);
 		memcpy(m->u.exit.name, p + EXIT_LEN, m->u.exit.namelen);
 		m->u.exit.name[m->u.exit.namelen] = '\0';
+		break;
+	case SF_MSG_CACHE:
+		m->u.cache.keep_ms = get64(p);
+		m->u.cache.flags = p[8];
+		if (p[8] & ~SF_CACHE_FAILURES)
+			goto bad;
 		break;
 	}
 	return (int)(SF_PROTO_HEADER + plen);

@@ -25,7 +25,8 @@
  *                               the runner's own session (the command or its
  *                               descendants) is refused (SF_REFUSE_NESTED).
  *                               After HELLO the client sends nothing
- *                               more: any byte it sends later, or a frame that does
+ *                               more but the CACHE frame it announced: any other
+ *                               byte it sends later, or a frame that does
  *                               not decode, gets it dropped.
  *                               HELLO's layout is the same in every version, so
  *                               a client of another version always gets a clean
@@ -33,6 +34,18 @@
  *   runner -> client   WELCOME  u16 version, u16 flags (0), u32 runner pid,
  *                               u32 starter pid, u32 command process group.
  *                  or  REFUSE   u8 reason (enum sf_refuse), then the runner closes.
+ *   client -> runner   CACHE    u64 keep_ms, u8 flags, with exactly one
+ *                               descriptor in SCM_RIGHTS on its first byte: a
+ *                               cache directory (cache.h).  Only after WELCOME,
+ *                               and only when HELLO said SF_HELLO_CACHE: "store
+ *                               the flight's result there if it exits 0 (any
+ *                               status with SF_CACHE_FAILURES; no other flag
+ *                               bit may be set), for keep_ms after its end".
+ *                               The runner sends such a client EXIT only after
+ *                               its CACHE, and stores the result before it
+ *                               sends EXIT, so the client can count on the
+ *                               entry being there.  Not sent within the HELLO
+ *                               timeout: the client is dropped.
  *   runner -> client   SPOOL    u8 stream (enum sf_stream), with exactly one
  *                               descriptor in SCM_RIGHTS on its first byte: the
  *                               stream's spool, read-only.  Sent once per stream,
@@ -88,6 +101,7 @@
  *
  * Versions.  2 added HELLO's SF_HELLO_ORDER, the SF_ORDER stream in SPOOL
  * and DATA, NOTE, and EXIT's order index size (8 bytes longer than in 1).
+ * 3 added HELLO's SF_HELLO_CACHE and CACHE.
  * Peers of different versions never get past HELLO, so no other frame of
  * one is ever read by the other.
  *
@@ -113,7 +127,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SF_PROTO_VERSION      2
+#define SF_PROTO_VERSION      3
 #define SF_PROTO_HEADER       4
 #define SF_PROTO_MAX_NAME     255
 #define SF_PROTO_MAX_PAYLOAD  (33 + SF_PROTO_MAX_NAME)
@@ -123,6 +137,10 @@
 
 /* HELLO's flags. */
 #define SF_HELLO_ORDER        0x0001  /* send me SF_ORDER's SPOOL and DATA */
+#define SF_HELLO_CACHE        0x0002  /* a CACHE frame follows WELCOME */
+
+/* CACHE's flags. */
+#define SF_CACHE_FAILURES     0x01    /* store a non-zero exit status too */
 
 enum sf_msg_type {
 	SF_MSG_HELLO   = 'H',
@@ -132,6 +150,7 @@ enum sf_msg_type {
 	SF_MSG_DATA    = 'D',
 	SF_MSG_NOTE    = 'N',
 	SF_MSG_EXIT    = 'X',
+	SF_MSG_CACHE   = 'C',
 };
 
 enum sf_refuse {
@@ -165,6 +184,7 @@ struct sf_msg {
 		struct { uint8_t stream; } spool;
 		struct { uint8_t stream; uint64_t end; } data;
 		struct { uint8_t what, sig; } note;
+		struct { uint64_t keep_ms; uint8_t flags; } cache;
 		struct {
 			uint8_t how;
 			int32_t code, err;

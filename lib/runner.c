@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "command.h"
 #include "hub.h"
 #include "loop.h"
@@ -40,6 +41,19 @@
 
 enum state { RUNNING, ENDED, ABANDONED };
 
+/* Cache directories the invocations asked to store the result in; a
+ * request for yet another is ignored (it would cost the runner a descriptor
+ * each, for a rare mix of --cache-dir). */
+#define CACHE_DIRS 4
+
+struct cache_dir {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	uint64_t keep_ms;           /* the longest asked for */
+	bool failures;              /* any asked for non-zero statuses too */
+};
+
 struct runner {
 	const struct sf_runner_args *a;
 	enum state state;
@@ -49,6 +63,10 @@ struct runner {
 	struct sf_output out;
 	struct sf_command cmd;
 	struct sf_command_restore restore;
+	struct sf_msg exit;         /* how it ended, once ENDED */
+	int64_t ended_ns;           /* when (cache.h's clock) */
+	struct cache_dir cache[CACHE_DIRS];
+	int ncache;
 };
 
 /* The starter's signal mask, saved by sf_runner_spawn before the fork. */
@@ -210,25 +228,107 @@ exit_msg(const struct runner *r, struct sf_msg *m)
 	}
 }
 
+/* ---- the result, stored --------------------------------------------------- */
+
+/* Store the result in d, if it is one to store (cache.h, proto.h CACHE). */
+static void
+store(struct runner *r, const struct cache_dir *d)
+{
+	struct sf_cache_result res;
+	const struct sf_msg *m = &r->exit;
+	int s;
+
+	if (m->u.exit.how != SF_END_EXITED ||
+	    (m->u.exit.code != 0 && !d->failures))
+		return;
+	for (s = 0; s < 3; s++) {
+		res.spool[s] = r->out.spool[s];
+		res.size[s] = r->out.size[s];
+	}
+	res.status = m->u.exit.code;
+	res.ended_ns = r->ended_ns;
+	/* A full disk costs the cache its entry, never an invocation its
+	 * output: the flight's spools are untouched. */
+	(void)sf_cache_store(d->fd, r->a->key, &res, d->keep_ms);
+}
+
+static void
+on_cache(void *arg, uint64_t keep_ms, uint8_t flags, int dirfd)
+{
+	struct runner *r = arg;
+	struct cache_dir *d = NULL, one;
+	struct stat st;
+	int i;
+
+	if (r->state == ABANDONED || fstat(dirfd, &st) == -1) {
+		close(dirfd);
+		return;
+	}
+	for (i = 0; i < r->ncache; i++)
+		if (r->cache[i].dev == st.st_dev && r->cache[i].ino == st.st_ino)
+			d = &r->cache[i];
+	if (r->state == ENDED) {
+		/* Late (it joined an ended flight): store now, before its
+		 * EXIT, if it asks for more than was stored. */
+		one = (struct cache_dir){ .fd = dirfd, .keep_ms = keep_ms,
+		    .failures = (flags & SF_CACHE_FAILURES) != 0 };
+		if (d == NULL || keep_ms > d->keep_ms ||
+		    (one.failures && !d->failures))
+			store(r, &one);
+		close(dirfd);
+		return;
+	}
+	if (d == NULL && r->ncache < CACHE_DIRS) {
+		d = &r->cache[r->ncache++];
+		*d = (struct cache_dir){ .fd = dirfd, .dev = st.st_dev,
+		    .ino = st.st_ino };
+		dirfd = -1;
+	}
+	if (dirfd != -1)
+		close(dirfd);
+	if (d == NULL)
+		return;
+	if (keep_ms > d->keep_ms)
+		d->keep_ms = keep_ms;
+	if (flags & SF_CACHE_FAILURES)
+		d->failures = true;
+}
+
+static void
+cache_free(struct runner *r)
+{
+	int i;
+
+	for (i = 0; i < r->ncache; i++)
+		close(r->cache[i].fd);
+	r->ncache = 0;
+}
+
 /* After every turn of the loop: move the lifecycle on (see the top). */
 static void
 step(void *arg)
 {
 	struct runner *r = arg;
-	struct sf_msg m;
+	int i;
 
 	switch (r->state) {
 	case RUNNING:
 		if (r->cmd.done) {
 			r->state = ENDED;
-			exit_msg(r, &m);
-			sf_hub_end(r->hub, &m);
+			r->ended_ns = sf_cache_now();
+			exit_msg(r, &r->exit);
+			/* Stored before EXIT goes: an invocation that asked
+			 * for it finds the entry once it has its status. */
+			for (i = 0; i < r->ncache; i++)
+				store(r, &r->cache[i]);
+			sf_hub_end(r->hub, &r->exit);
 			close_door(r);
 			sf_hub_stop(r->hub, false);     /* the queued get EXIT too */
 			release_key(r);
 		} else if (sf_hub_clients(r->hub) == 0) {
 			/* Nobody is left to read the output: stop the command. */
 			r->state = ABANDONED;
+			cache_free(r);
 			close_door(r);
 			sf_hub_stop(r->hub, true);
 			sf_command_abandon(&r->cmd);
@@ -376,6 +476,7 @@ runner_main(const struct sf_runner_args *a)
 		ha.starter = (uint32_t)cr.pid;
 	ha.pgid = (uint32_t)(r.cmd.pid > 0 ? r.cmd.pid : 0);
 	ha.admit = admit;
+	ha.cache = on_cache;
 	ha.arg = &r;
 	fcntl(a->listenfd, F_SETFL, O_NONBLOCK);
 	fcntl(a->starterfd, F_SETFL, O_NONBLOCK);

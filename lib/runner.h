@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "key.h"
 #include "proto.h"
 
 struct sf_runner_args {
@@ -36,6 +37,7 @@ struct sf_runner_args {
 	int starterfd;              /* runner's end of a socketpair with the starter */
 	int stdinfd;                /* the command's stdin if not our own 0, or -1 */
 	uint8_t digest[SF_DIGEST_LEN];
+	const struct sf_key *key;   /* the same key, for cache entries (cache.h) */
 	char *const *argv;          /* the command */
 	long grace_ms;              /* SIGTERM to SIGKILL, once abandoned */
 };

@@ -33,9 +33,13 @@ struct sf_opts {
 	int no_wait;              /* 1: do not join a running flight (EBUSY) */
 	long grace_ms;            /* abandoned command: SIGTERM to SIGKILL */
 	long timeout_ms;          /* bounds the whole invocation; -1: none */
+	/* Store the flight's result (cache.h) when cache_keep_ms > 0: */
+	int cachefd;              /* in this cache directory */
+	uint64_t cache_keep_ms;   /* for this long after the flight's end */
+	int cache_failures;       /* a non-zero exit status too */
 };
 
-enum sf_role { SF_STARTED = 1, SF_JOINED = 2 };
+enum sf_role { SF_STARTED = 1, SF_JOINED = 2, SF_REPLAYED = 3 };
 
 /* How sf_flight_stream ended, beyond enum sf_end (proto.h). */
 enum {
@@ -95,6 +99,18 @@ int sf_flight_stream(sf_flight *f, int out, int err,
  */
 typedef void sf_flight_note_fn(void *arg, int what, int sig);
 void sf_flight_on_note(sf_flight *f, sf_flight_note_fn *fn, void *arg);
+
+/*
+ * sf_flight_cached — the key's result stored in the cache directory
+ * cachefd (cache.h), if it ended less than ttl_ms ago, as a handle
+ * (role SF_REPLAYED) that sf_flight_stream replays like a flight that has
+ * ended: the same bytes, in the same order for `2>&1`, and its exit
+ * status.  timeout_ms bounds the replay as it bounds a flight.  NULL with
+ * errno ENOENT when there is no such result (a damaged or expired entry is
+ * removed), or another errno.  *age_ms gets the result's age.
+ */
+sf_flight *sf_flight_cached(int cachefd, const struct sf_key *key, long ttl_ms,
+    long timeout_ms, long long *age_ms);
 
 /* sf_flight_close — detach (if still attached) and free the handle. */
 void sf_flight_close(sf_flight *f);

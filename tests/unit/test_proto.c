@@ -36,6 +36,33 @@ hello_roundtrip(void **state)
 	assert_memory_equal(o.u.hello.digest, m.u.hello.digest, SF_DIGEST_LEN);
 }
 
+/* CACHE (version 3): keep_ms whole, the one flag; other flag bits refused
+ * both ways. */
+static void
+cache_roundtrip(void **state)
+{
+	struct sf_msg m = { .type = SF_MSG_CACHE }, o;
+	uint8_t buf[SF_PROTO_MAX_FRAME];
+	int len;
+	(void)state;
+	m.u.cache.keep_ms = 0xfedcba9876543210ULL;
+	m.u.cache.flags = SF_CACHE_FAILURES;
+	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER + 9);
+	assert_int_equal(o.type, SF_MSG_CACHE);
+	assert_true(o.u.cache.keep_ms == 0xfedcba9876543210ULL);
+	assert_int_equal(o.u.cache.flags, SF_CACHE_FAILURES);
+	m.u.cache.flags = 0x02;
+	assert_int_equal(sf_proto_encode(&m, buf, sizeof(buf)), -1);
+	m.u.cache.flags = 0;
+	len = sf_proto_encode(&m, buf, sizeof(buf));
+	buf[len - 1] = 0x80;
+	assert_int_equal(sf_proto_decode(buf, (size_t)len, &o), -1);
+	assert_int_equal(errno, EPROTO);
+	buf[len - 1] = 0;
+	buf[3] = 8;                     /* one byte short */
+	assert_int_equal(sf_proto_decode(buf, (size_t)len, &o), -1);
+}
+
 static void
 welcome_roundtrip(void **state)
 {
@@ -258,6 +285,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(hello_roundtrip),
 		cmocka_unit_test(welcome_roundtrip),
+		cmocka_unit_test(cache_roundtrip),
 		cmocka_unit_test(data_roundtrip),
 		cmocka_unit_test(exit_roundtrip),
 		cmocka_unit_test(order_frames_roundtrip),

@@ -1,0 +1,95 @@
+/*
+ * cache.h — stored results of flights (--ttl).
+ *
+ * An entry is one key's last stored result in a cache directory (by default
+ * the runtime directory; yours, 0700, checked as rundir.h checks it):
+ *
+ *   H.cache        the entry itself: ENTRY_SIZE bytes, below
+ *   H.G.1 .2 .3    stdout, stderr and the order index (proto.h), the
+ *                  runner's spools linked into the directory (no copy); a
+ *                  stream that stayed empty has no file
+ *
+ * H is the key's file name (key.h) and G the entry's generation, 16 random
+ * hexadecimal digits, so an entry's data files are never those of the entry
+ * it replaces.  The entry is written under a fresh name and renamed over
+ * H.cache, so a reader sees the old entry or the new one, never a mix; the
+ * old entry's data files are removed after the rename, and a reader that
+ * loses that race finds H.cache changed and reads it again.
+ *
+ * H.cache, all numbers big endian:
+ *
+ *   0  "SFXC"          magic
+ *   4  u16 1           format version
+ *   6  u16 0           reserved
+ *   8  digest[32]      the key's whole SHA-256 (a colliding H is a miss)
+ *  40  u64 generation  G
+ *  48  i32 status      the command's exit status (only exits are stored)
+ *  52  u32 0           reserved
+ *  56  u64 size[3]     bytes of stdout, stderr, order index
+ *  80  i64 ended       when the flight ended: CLOCK_REALTIME, nanoseconds
+ *  88  i64 keep_until  when the entry may be removed (ended + the longest
+ *                      TTL + stale window any invocation asked for)
+ *  96  u64 inode[3]    the data files' inode numbers (0: no file)
+ * 120  u8 check[8]     the first 8 bytes of the SHA-256 of bytes 0..119
+ *
+ * Whatever does not match exactly (size, magic, check, owner, mode, a data
+ * file's type, owner, size or inode) is damaged: a miss, and removed.
+ */
+#ifndef SF_CACHE_H
+#define SF_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "key.h"
+
+/* What one invocation asks of its flight's result (proto.h, CACHE). */
+struct sf_cache_req {
+	uint64_t keep_ms;           /* keep it this long after the end */
+	bool failures;              /* store a non-zero exit status too */
+};
+
+/* A flight's result, to store: the runner's spools and how it ended. */
+struct sf_cache_result {
+	int spool[3];               /* stdout, stderr, index; -1 when empty */
+	uint64_t size[3];
+	int status;                 /* exit status */
+	int64_t ended_ns;           /* sf_cache_now() at the end */
+};
+
+/* A stored result found by sf_cache_lookup. */
+struct sf_cache_entry {
+	int fd[3];                  /* read-only data; -1 for an empty stream */
+	uint64_t size[3];
+	int status;
+	int64_t ended_ns, keep_until_ns;
+};
+
+/* sf_cache_now — the wall clock, in nanoseconds since the epoch. */
+int64_t sf_cache_now(void);
+
+/*
+ * sf_cache_store — make r the key's entry in dirfd, to be kept keep_ms
+ * after it ended.  A non-zero status never replaces an entry of status 0
+ * that is still to be kept (a failing refresh keeps the success).  Links
+ * r's spools into dirfd (through /proc/self/fd); where that cannot be done
+ * (no /proc, another file system) it copies them.  Returns 1 stored, 0 not
+ * stored because a success is kept, -1 with errno (ENOSPC, EDQUOT, ...),
+ * and then nothing new is left in dirfd.
+ */
+int sf_cache_store(int dirfd, const struct sf_key *k,
+    const struct sf_cache_result *r, uint64_t keep_ms);
+
+/*
+ * sf_cache_lookup — the key's entry in dirfd, its data open read-only.
+ * Returns 1 (e filled: close it with sf_cache_entry_close), or 0 when there
+ * is none, or it is damaged (then it is removed), or past its keep_until
+ * or stamped in the future (then it is removed too).  Never fails
+ * otherwise: a cache that cannot be read is a miss.
+ */
+int sf_cache_lookup(int dirfd, const struct sf_key *k, struct sf_cache_entry *e);
+
+/* sf_cache_entry_close — close e's descriptors. */
+void sf_cache_entry_close(struct sf_cache_entry *e);
+
+#endif
