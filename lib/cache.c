@@ -1,8 +1,11 @@
 /* cache.c — stored results of flights; see cache.h for the files. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -16,6 +19,8 @@
 #define NAME_MAX_    (SF_KEY_NAME_LEN + 1 + 16 + 4 + 1)
 /* Readers that lose the race with a new entry read again, this often. */
 #define LOOKUP_TRIES 3
+#define SWEEP_EVERY  60         /* seconds between sweeps of a directory */
+#define SWEEP_AGE    60         /* seconds an unnamed data file is spared */
 
 static void put32(uint8_t *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
 static void put64(uint8_t *p, uint64_t v) { put32(p, v >> 32); put32(p + 4, (uint32_t)v); }
@@ -421,4 +426,127 @@ fail:
 	remove_data(dirfd, k, e.gen);
 	errno = saved;
 	return -1;
+}
+
+/* ---- the sweep ------------------------------------------------------------------ */
+
+static int
+hex_run(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* An entry's name "H.cache": k->name set from it (the digest is unknown:
+ * read_entry then reports a collision, which the sweep treats as valid). */
+static int
+entry_key(const char *name, struct sf_key *k)
+{
+	if (strlen(name) != SF_KEY_NAME_LEN + 6 || !hex_run(name, SF_KEY_NAME_LEN) ||
+	    strcmp(name + SF_KEY_NAME_LEN, ".cache") != 0)
+		return 0;
+	memset(k, 0, sizeof(*k));
+	memcpy(k->name, name, SF_KEY_NAME_LEN);
+	return 1;
+}
+
+/* A data file's name "H.G.s": k->name and *gen set from it. */
+static int
+data_key(const char *name, struct sf_key *k, uint64_t *gen)
+{
+	size_t n = strlen(name);
+	const char *g = name + SF_KEY_NAME_LEN + 1;
+
+	if (n < SF_KEY_NAME_LEN + 1 + 16 + 2 || !hex_run(name, SF_KEY_NAME_LEN) ||
+	    name[SF_KEY_NAME_LEN] != '.' || !hex_run(g, 16) || g[16] != '.' ||
+	    (strcmp(g + 17, "1") != 0 && strcmp(g + 17, "2") != 0 &&
+	    strcmp(g + 17, "3") != 0 && strcmp(g + 17, "new") != 0))
+		return 0;
+	memset(k, 0, sizeof(*k));
+	memcpy(k->name, name, SF_KEY_NAME_LEN);
+	*gen = strtoull(g, NULL, 16);
+	return 1;
+}
+
+/* Judge an entry as a lookup would, without knowing its key. */
+static void
+sweep_entry(int dirfd, const struct sf_key *k, int64_t now)
+{
+	struct entry e;
+	struct stat st;
+
+	if (read_entry(dirfd, k, &e, &st) != -2)
+		return;         /* none, or damaged and removed already */
+	if (e.ended > now || e.keep_until <= now)
+		remove_entry(dirfd, k, &st, &e);
+}
+
+/* Remove a data file that its key's entry does not name, if old enough. */
+static void
+sweep_data(int dirfd, const char *name, const struct sf_key *k, uint64_t gen,
+    int64_t now)
+{
+	struct entry e;
+	struct stat st, est;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    st.st_ctime > (time_t)(now / 1000000000) - SWEEP_AGE)
+		return;         /* just linked: an entry may be on its way */
+	if (read_entry(dirfd, k, &e, &est) == -2 && e.gen == gen)
+		return;
+	unlinkat(dirfd, name, 0);
+}
+
+void
+sf_cache_sweep(int dirfd)
+{
+	sf_cache_sweep_at(dirfd, sf_cache_now());
+}
+
+void
+sf_cache_sweep_at(int dirfd, int64_t at)
+{
+	struct timespec now[2];
+	struct sf_key k;
+	struct stat st;
+	struct dirent *de;
+	uint64_t gen;
+	DIR *d;
+	int fd, dfd;
+
+	now[0].tv_sec = (time_t)(at / 1000000000);
+	now[0].tv_nsec = (long)(at % 1000000000);
+	if (fstatat(dirfd, ".sweep", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    st.st_mtime <= now[0].tv_sec && st.st_mtime > now[0].tv_sec - SWEEP_EVERY)
+		return;
+	fd = openat(dirfd, ".sweep", O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0600);
+	if (fd == -1)
+		return;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		close(fd);
+		return;
+	}
+	now[1] = now[0];
+	futimens(fd, now);
+	if ((dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    (d = fdopendir(dfd)) == NULL) {
+		if (dfd != -1)
+			close(dfd);
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (entry_key(de->d_name, &k))
+			sweep_entry(dirfd, &k, at);
+		else if (data_key(de->d_name, &k, &gen))
+			sweep_data(dirfd, de->d_name, &k, gen, at);
+	}
+	closedir(d);
+	close(fd);
 }

@@ -32,6 +32,8 @@
  *  96  u64 inode[3]    the data files' inode numbers (0: no file)
  * 120  u8 check[8]     the first 8 bytes of the SHA-256 of bytes 0..119
  *
+ *   .sweep         when the last sweep began (sf_cache_sweep)
+ *
  * Whatever does not match exactly (size, magic, check, owner, mode, a data
  * file's type, owner, size or inode) is damaged: a miss, and removed.
  */
@@ -88,6 +90,20 @@ int sf_cache_store(int dirfd, const struct sf_key *k,
  * otherwise: a cache that cannot be read is a miss.
  */
 int sf_cache_lookup(int dirfd, const struct sf_key *k, struct sf_cache_entry *e);
+
+/*
+ * sf_cache_sweep — keep dirfd from growing without bound: remove every
+ * entry past its keep_until or damaged, with its data, and data files that
+ * no entry names (a crash between link and rename, a lost race) once
+ * nothing has linked them for SWEEP_AGE.  At most once per SWEEP_EVERY
+ * in a directory, by whichever caller comes first: the file .sweep there
+ * says when the last sweep began, and its lock keeps two from sweeping at
+ * once (a caller that finds it locked goes on without waiting).
+ */
+void sf_cache_sweep(int dirfd);
+
+/* sf_cache_sweep_at — the same as if the wall clock said at (tests). */
+void sf_cache_sweep_at(int dirfd, int64_t at);
 
 /* sf_cache_entry_close — close e's descriptors. */
 void sf_cache_entry_close(struct sf_cache_entry *e);

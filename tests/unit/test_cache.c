@@ -346,6 +346,47 @@ another_file_system_gets_a_copy(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* The sweep: expired entries and unnamed data go, a live entry and data
+ * linked just now stay; once a minute at most. */
+static void
+sweep(void **state)
+{
+	struct fixture *f = *state;
+	struct sf_cache_entry e;
+	struct sf_key live;
+	char stray[160];
+	int64_t now = sf_cache_now(), later = now + 120LL * 1000000000;
+	int fd;
+
+	assert_int_equal(sf_key_from_bytes(&live, "live", 4), 0);
+	f->res.ended_ns = now;
+	assert_int_equal(sf_cache_store(f->dfd, &live, &f->res, 3600000), 1);
+	assert_int_equal(sf_cache_store(f->dfd, &f->key, &f->res, 1000), 1);
+	/* a data file that no entry names (a crash before the rename) */
+	snprintf(stray, sizeof(stray), "%s/%s.0123456789abcdef.1", f->dir,
+	    f->key.name);
+	fd = open(stray, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd != -1);
+	close(fd);
+	assert_int_equal(entries(f->dir), 9);
+	/* now: nothing is old enough, the short entry has 1 s to go */
+	sf_cache_sweep_at(f->dfd, now);
+	assert_int_equal(entries(f->dir), 10);  /* .sweep */
+	/* two minutes on: the short entry and the stray go */
+	sf_cache_sweep_at(f->dfd, later);
+	assert_int_equal(entries(f->dir), 5);
+	assert_int_equal(access(stray, F_OK), -1);
+	assert_int_equal(sf_cache_lookup(f->dfd, &live, &e), 1);
+	sf_cache_entry_close(&e);
+	/* within a minute of the last sweep, nothing is looked at */
+	fd = open(stray, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	close(fd);
+	sf_cache_sweep_at(f->dfd, later + 30LL * 1000000000);
+	assert_int_equal(access(stray, F_OK), 0);
+	sf_cache_sweep_at(f->dfd, later + 200LL * 1000000000);
+	assert_int_equal(access(stray, F_OK), -1);
+}
+
 int
 main(void)
 {
@@ -358,6 +399,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(expired_and_future_entries_go, setup, teardown),
 		cmocka_unit_test_setup_teardown(colliding_name_is_a_miss, setup, teardown),
 		cmocka_unit_test_setup_teardown(another_file_system_gets_a_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(sweep, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("cache", tests, NULL, NULL);
 }
