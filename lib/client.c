@@ -640,7 +640,7 @@ garbled:
 /* ---- a stored result --------------------------------------------------------- */
 
 sf_flight *
-sf_flight_cached(int cachefd, const struct sf_key *key, long ttl_ms,
+sf_flight_cached(int cachefd, const struct sf_key *key, long long ttl_ms,
     long timeout_ms, long long *age_ms)
 {
 	struct sf_cache_entry e;

@@ -170,13 +170,14 @@ wait_flight(const struct sf_opts *o, int lockfd, const char *name,
  * socket, no lock file. */
 static int
 start(const struct sf_opts *o, int lockfd, const char *lockname,
-    const char *sockname, int *relay, char *cause, size_t causelen)
+    const char *sockname, bool refresh, int *relay, char *cause, size_t causelen)
 {
 	struct sf_runner_args a;
 	int lfd, sv[2] = { -1, -1 }, in[2] = { -1, -1 }, saved;
 
 	memset(&a, 0, sizeof(a));
 	a.stdinfd = -1;
+	a.cachefd = -1;
 	/* Whatever has the name now is stale: every live flight holds the
 	 * flight lock we hold, and the directory is ours alone. */
 	if (unlinkat(o->dirfd, sockname, 0) == -1 && errno != ENOENT) {
@@ -212,7 +213,19 @@ start(const struct sf_opts *o, int lockfd, const char *lockname,
 	 * it sees end of file and the terminal is the shell's again.  A pipe
 	 * or a file is the command's own to read to the end.
 	 */
-	if (isatty(STDIN_FILENO)) {
+	if (refresh) {
+		/* Nothing of the caller's: not even its stdin. */
+		a.refresh = true;
+		a.cachefd = o->cachefd;
+		a.cache_keep_ms = o->cache_keep_ms;
+		a.cache_failures = o->cache_failures != 0;
+		if ((in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1) {
+			saved = errno;
+			snprintf(cause, causelen, "/dev/null: %s", strerror(saved));
+			goto fail;
+		}
+		a.stdinfd = in[0];
+	} else if (isatty(STDIN_FILENO)) {
 		if (pipe2(in, O_CLOEXEC) == -1) {
 			saved = errno;
 			snprintf(cause, causelen, "pipe: %s", strerror(saved));
@@ -237,10 +250,10 @@ fail:
 		close(sv[0]);
 		close(sv[1]);
 	}
-	if (in[0] != -1) {
+	if (in[0] != -1)
 		close(in[0]);
+	if (in[1] != -1)
 		close(in[1]);
-	}
 	sf_unixsock_unlink(o->dirfd, sockname, &a.bound);
 	close(lfd);
 fail_lock:
@@ -302,8 +315,8 @@ sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen)
 					continue;
 				}
 				role = SF_STARTED;
-				fd = start(o, lockfd, lockname, sockname, &relay,
-				    cause, causelen);
+				fd = start(o, lockfd, lockname, sockname, false,
+				    &relay, cause, causelen);
 				flock(lockfd, LOCK_UN);     /* the election is over */
 			}
 			saved = errno;
@@ -345,4 +358,46 @@ fail:
 		errno = saved;
 	}
 	return NULL;
+}
+
+int
+sf_flight_refresh(const struct sf_opts *o, char *cause, size_t causelen)
+{
+	char lockname[SF_KEY_NAME_LEN + 8], sockname[SF_KEY_NAME_LEN + 8];
+	int fd, lockfd, relay = -1;
+
+	snprintf(lockname, sizeof(lockname), "%s.lock", o->key.name);
+	snprintf(sockname, sizeof(sockname), "%s.sock", o->key.name);
+	cause[0] = '\0';
+	/* Inside its own flight, a refresh would be the recursion nest.h
+	 * refuses; a flight that takes joiners is the refresh already. */
+	if (sf_nest_inside(o->dirfd, sockname))
+		return 0;
+	if ((fd = sf_unixsock_connect(o->dirfd, o->dir, sockname, cause,
+	    causelen)) != -1) {
+		close(fd);
+		return 0;
+	}
+	/* Never wait: whoever holds the election is starting a flight, and
+	 * a held flight lock is one shutting down. */
+	if ((lockfd = open_lock(o->dirfd, o->dir, lockname, cause, causelen)) == -1)
+		return -1;
+	if (flock(lockfd, LOCK_EX | LOCK_NB) == -1 ||
+	    !still_named(o->dirfd, lockname, lockfd) ||
+	    flight_lock(lockfd, false) == -1) {
+		close(lockfd);
+		return 0;
+	}
+	if ((fd = sf_unixsock_connect(o->dirfd, o->dir, sockname, cause,
+	    causelen)) != -1) {
+		close(fd);
+		close(lockfd);
+		return 0;
+	}
+	fd = start(o, lockfd, lockname, sockname, true, &relay, cause, causelen);
+	close(lockfd);          /* the runner holds the flight lock */
+	if (fd == -1)
+		return -1;
+	close(fd);              /* not attached: the refresh runs for the cache */
+	return 1;
 }

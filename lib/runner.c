@@ -10,7 +10,8 @@
  *       EXIT goes to everyone; the socket's name and the lock file are
  *       removed and the key released, so the next invocation starts a new
  *       flight while slow readers still drain this one.
- *     nobody is attached any more                              -> ABANDONED:
+ *     nobody is attached any more (but for a refresh, which runs to its
+ *     end for the cache whoever is attached)                   -> ABANDONED:
  *       the socket's name is removed at once (nobody joins a doomed flight),
  *       the command gets SIGTERM, SIGKILL after the grace period.  The key
  *       stays held, so a newcomer waits on the lock instead of starting a
@@ -325,7 +326,7 @@ step(void *arg)
 			close_door(r);
 			sf_hub_stop(r->hub, false);     /* the queued get EXIT too */
 			release_key(r);
-		} else if (sf_hub_clients(r->hub) == 0) {
+		} else if (sf_hub_clients(r->hub) == 0 && !r->a->refresh) {
 			/* Nobody is left to read the output: stop the command. */
 			r->state = ABANDONED;
 			cache_free(r);
@@ -410,7 +411,7 @@ runner_main(const struct sf_runner_args *a)
 	struct ucred cr;
 	struct rlimit rl;
 	sigset_t none;
-	int keep[6], devnull;
+	int keep[7], nkeep, devnull;
 
 	memset(&r, 0, sizeof(r));
 	r.a = a;
@@ -419,8 +420,12 @@ runner_main(const struct sf_runner_args *a)
 	keep[1] = a->listenfd;
 	keep[2] = a->starterfd;
 	keep[3] = a->lockfd;
-	keep[4] = a->stdinfd;
-	close_others(keep, a->stdinfd != -1 ? 5 : 4);
+	nkeep = 4;
+	if (a->stdinfd != -1)
+		keep[nkeep++] = a->stdinfd;
+	if (a->cachefd != -1)
+		keep[nkeep++] = a->cachefd;
+	close_others(keep, nkeep);
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull == -1)
 		early_fail(a, r.lockfd, "runner: /dev/null");
@@ -480,6 +485,11 @@ runner_main(const struct sf_runner_args *a)
 	ha.arg = &r;
 	fcntl(a->listenfd, F_SETFL, O_NONBLOCK);
 	fcntl(a->starterfd, F_SETFL, O_NONBLOCK);
+	/* A refresh's starter does not attach: it asks here what a client
+	 * asks with CACHE. */
+	if (a->cachefd != -1)
+		on_cache(&r, a->cache_keep_ms, a->cache_failures ?
+		    SF_CACHE_FAILURES : 0, a->cachefd);
 	if ((r.hub = sf_hub_new(&ha)) == NULL || sf_hub_add(r.hub, a->starterfd) == -1) {
 		/* The command may run already: it must not outlive us. */
 		if (r.cmd.pid > 0)

@@ -19,6 +19,7 @@
 #ifndef SF_RUNNER_H
 #define SF_RUNNER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -40,6 +41,12 @@ struct sf_runner_args {
 	const struct sf_key *key;   /* the same key, for cache entries (cache.h) */
 	char *const *argv;          /* the command */
 	long grace_ms;              /* SIGTERM to SIGKILL, once abandoned */
+	/* A background refresh (sf_flight_refresh): nobody need be attached,
+	 * the command runs to its end, and the result goes to cachefd. */
+	bool refresh;
+	int cachefd;                /* a cache directory, or -1 */
+	uint64_t cache_keep_ms;
+	bool cache_failures;
 };
 
 /*

@@ -109,8 +109,18 @@ void sf_flight_on_note(sf_flight *f, sf_flight_note_fn *fn, void *arg);
  * errno ENOENT when there is no such result (a damaged or expired entry is
  * removed), or another errno.  *age_ms gets the result's age.
  */
-sf_flight *sf_flight_cached(int cachefd, const struct sf_key *key, long ttl_ms,
-    long timeout_ms, long long *age_ms);
+sf_flight *sf_flight_cached(int cachefd, const struct sf_key *key,
+    long long ttl_ms, long timeout_ms, long long *age_ms);
+
+/*
+ * sf_flight_refresh — start a flight of the key that nobody attaches to
+ * and that runs to its end (no abandon, no grace kill) for its result to be
+ * stored in o->cachefd (stale-while-revalidate), with /dev/null as its
+ * stdin and none of the caller's descriptors.  Never waits: when a flight
+ * of the key takes joiners, is being started or is shutting down, it does
+ * nothing.  Returns 1 started, 0 nothing to do, -1 with errno and cause.
+ */
+int sf_flight_refresh(const struct sf_opts *o, char *cause, size_t causelen);
 
 /* sf_flight_close — detach (if still attached) and free the handle. */
 void sf_flight_close(sf_flight *f);
