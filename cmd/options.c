@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "key.h"
@@ -151,6 +152,53 @@ duration(const char *arg, long *ms, const char *what, char *err, size_t errlen)
 	return -1;
 }
 
+/* The long options that have no short form. */
+enum {
+	OPT_TTL = 256, OPT_SWR, OPT_SIE, OPT_CACHE_FAILURES, OPT_REFRESH,
+	OPT_CACHE_DIR, OPT_KEY_ENV, OPT_KEY_FILE,
+};
+
+/*
+ * An environment variable's name as sh(1) takes one: [A-Za-z_][A-Za-z0-9_]*.
+ * ASCII by hand: what a name is must not depend on the locale.
+ */
+static int
+env_name(const char *s)
+{
+	const char *p;
+
+	for (p = s; *p != '\0'; p++)
+		if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= 'a' && *p <= 'z') || (p > s && isdig(*p))))
+			return 0;
+	return p > s;
+}
+
+/*
+ * append: add word to the --key-env (file 0) or --key-file (file 1) list.
+ * Both live in one block of 2 * argc pointers, made at the first of them:
+ * every word after argv[0] adds at most one item, so neither list can
+ * outgrow its half.
+ */
+static int
+append(struct sf_cli *c, int argc, int file, char *word)
+{
+	char ***v = file ? &c->key_file : &c->key_env;
+	size_t *n = file ? &c->nkey_file : &c->nkey_env;
+
+	if (c->key_env == NULL) {
+		if ((c->key_env = calloc(2 * (size_t)argc, sizeof(char *))) == NULL)
+			return -1;
+		c->key_file = c->key_env + argc;
+	}
+	if (*n >= (size_t)argc) {
+		errno = E2BIG;
+		return -1;
+	}
+	(*v)[(*n)++] = word;
+	return 0;
+}
+
 int
 sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen)
 {
@@ -164,13 +212,23 @@ sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen)
 		{ "quiet",        no_argument,       NULL, 'q' },
 		{ "help",         no_argument,       NULL, 'h' },
 		{ "version",      no_argument,       NULL, 'V' },
+		{ "ttl",          required_argument, NULL, OPT_TTL },
+		{ "stale-while-revalidate", required_argument, NULL, OPT_SWR },
+		{ "stale-if-error", required_argument, NULL, OPT_SIE },
+		{ "cache-failures", no_argument,     NULL, OPT_CACHE_FAILURES },
+		{ "refresh",      no_argument,       NULL, OPT_REFRESH },
+		{ "cache-dir",    required_argument, NULL, OPT_CACHE_DIR },
+		{ "key-env",      required_argument, NULL, OPT_KEY_ENV },
+		{ "key-file",     required_argument, NULL, OPT_KEY_FILE },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *needs;
 	int ch;
 
 	memset(c, 0, sizeof(*c));
 	c->timeout_ms = -1;
 	c->grace_ms = 5000;
+	c->ttl_ms = c->swr_ms = c->sie_ms = -1;
 	opterr = 0;
 	optind = 0;     /* glibc: start afresh */
 	while ((ch = getopt_long(argc, argv, "+:k:d:nw:vqhV", longopts, NULL)) != -1) {
@@ -179,7 +237,7 @@ sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen)
 			c->key = optarg;
 			if (strlen(optarg) < 1 || strlen(optarg) > SF_KEY_MAX) {
 				snprintf(err, errlen, "key must be 1 to %d bytes", SF_KEY_MAX);
-				return -1;
+				goto fail;
 			}
 			break;
 		case 'd': c->dir = optarg; break;
@@ -188,32 +246,100 @@ sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen)
 			c->timeout_arg = optarg;
 			if (duration(optarg, &c->timeout_ms, "wait timeout",
 			    err, errlen) == -1)
-				return -1;
+				goto fail;
 			break;
 		case 'g':
 			if (duration(optarg, &c->grace_ms, "grace period",
 			    err, errlen) == -1)
-				return -1;
+				goto fail;
+			break;
+		case OPT_TTL:
+			if (duration(optarg, &c->ttl_ms, "TTL", err, errlen) == -1)
+				goto fail;
+			/* A result nobody may read is not worth storing. */
+			if (c->ttl_ms == 0) {
+				snprintf(err, errlen, "invalid TTL '%s': must be more than 0",
+				    optarg);
+				goto fail;
+			}
+			break;
+		case OPT_SWR:
+			if (duration(optarg, &c->swr_ms, "stale-while-revalidate window",
+			    err, errlen) == -1)
+				goto fail;
+			break;
+		case OPT_SIE:
+			if (duration(optarg, &c->sie_ms, "stale-if-error window",
+			    err, errlen) == -1)
+				goto fail;
+			break;
+		case OPT_CACHE_FAILURES: c->cache_failures = 1; break;
+		case OPT_REFRESH: c->refresh = 1; break;
+		case OPT_CACHE_DIR:
+			if (*optarg == '\0') {
+				snprintf(err, errlen, "--cache-dir path must not be empty");
+				goto fail;
+			}
+			c->cache_dir = optarg;
+			break;
+		case OPT_KEY_ENV:
+		case OPT_KEY_FILE:
+			if (ch == OPT_KEY_ENV && !env_name(optarg)) {
+				snprintf(err, errlen, "invalid --key-env name '%s'", optarg);
+				goto fail;
+			}
+			if (ch == OPT_KEY_FILE && *optarg == '\0') {
+				snprintf(err, errlen, "--key-file path must not be empty");
+				goto fail;
+			}
+			if (append(c, argc, ch == OPT_KEY_FILE, optarg) == -1) {
+				snprintf(err, errlen, "%s: %s", ch == OPT_KEY_ENV ?
+				    "--key-env" : "--key-file", strerror(errno));
+				goto fail;
+			}
 			break;
 		case 'v': c->verbose = 1; break;
 		case 'q': c->quiet = 1; break;
-		case 'h': c->help = 1; return 0;
-		case 'V': c->version = 1; return 0;
+		case 'h': c->help = 1; sf_cli_free(c); return 0;
+		case 'V': c->version = 1; sf_cli_free(c); return 0;
 		case ':':
 			snprintf(err, errlen, "option '%s' needs an argument", argv[optind - 1]);
-			return -1;
+			goto fail;
 		default:
 			if (optopt != 0)
 				snprintf(err, errlen, "unknown option '-%c'", optopt);
 			else
 				snprintf(err, errlen, "unrecognized option '%s'", argv[optind - 1]);
-			return -1;
+			goto fail;
+		}
+	}
+	/* Whatever their order on the line: the windows and the rest only
+	 * say how to use a cache, and --ttl is what asks for one. */
+	if (c->ttl_ms < 0) {
+		needs = c->swr_ms >= 0 ? "--stale-while-revalidate" :
+		    c->sie_ms >= 0 ? "--stale-if-error" :
+		    c->cache_failures ? "--cache-failures" :
+		    c->refresh ? "--refresh" : NULL;
+		if (needs != NULL) {
+			snprintf(err, errlen, "%s needs --ttl", needs);
+			goto fail;
 		}
 	}
 	if (optind >= argc) {
 		snprintf(err, errlen, "missing command");
-		return -1;
+		goto fail;
 	}
 	c->argv = argv + optind;
 	return 0;
+fail:
+	sf_cli_free(c);
+	return -1;
+}
+
+void
+sf_cli_free(struct sf_cli *c)
+{
+	free(c->key_env);       /* the block of both lists */
+	c->key_env = c->key_file = NULL;
+	c->nkey_env = c->nkey_file = 0;
 }

@@ -11,18 +11,44 @@ struct sf_cli {
 	long timeout_ms;          /* -w, or -1: wait forever */
 	long grace_ms;            /* --grace, default 5000 */
 	int no_wait, verbose, quiet, help, version;
+	long ttl_ms;              /* --ttl, or -1: no cache */
+	long swr_ms;              /* --stale-while-revalidate, or -1 */
+	long sie_ms;              /* --stale-if-error, or -1 */
+	int cache_failures;       /* --cache-failures */
+	int refresh;              /* --refresh */
+	const char *cache_dir;    /* --cache-dir, or NULL: the caller takes
+	                             SFEXEC_CACHE_DIR, then the runtime dir */
+	char **key_env;           /* --key-env NAMEs in the order given */
+	size_t nkey_env;
+	char **key_file;          /* --key-file PATHs in the order given */
+	size_t nkey_file;
 	char **argv;              /* the command, NULL-terminated */
 };
 
 /*
  * sf_cli_parse — parse argv into c.  Options end at the first non-option
  * word (or "--"), so the command's own options are never taken for ours.
- * Returns 0, or -1 with a one-line reason in err (a usage error).  Never
- * prints or exits; may be called more than once (it resets getopt).
+ * Every string in c points into argv.  Returns 0, or -1 with a one-line
+ * reason in err (a usage error; out of memory included), and then c holds
+ * no memory.  Never prints or exits; may be called more than once (it
+ * resets getopt), each time into a struct of its own or after sf_cli_free.
+ *
+ * The one allocation: the key_env and key_file arrays, made at the first
+ * --key-env or --key-file (argc bounds their length).  Release them with
+ * sf_cli_free.  With help or version set nothing else is filled in, and
+ * nothing is held.
  */
 int sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen);
 
-/* The longest -w or --grace: 365 days, in seconds. */
+/*
+ * sf_cli_free — release what sf_cli_parse allocated in c (the key_env and
+ * key_file arrays; the strings stay argv's) and empty those four fields.
+ * The rest of c is untouched.  Safe on a c that holds nothing.
+ */
+void sf_cli_free(struct sf_cli *c);
+
+/* The longest duration (-w, --grace, --ttl, the stale windows): 365 days,
+ * in seconds. */
 #define SF_DURATION_MAX_S 31536000L
 
 /*

@@ -36,6 +36,9 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 "usage: sfexec [-nqvV] [-k key] [-d dir] [-w seconds] [--grace seconds]\n"
+"              [--ttl seconds] [--stale-while-revalidate seconds]\n"
+"              [--stale-if-error seconds] [--cache-failures] [--refresh]\n"
+"              [--cache-dir dir] [--key-env name] [--key-file path]\n"
 "              [--] command [arg ...]\n"
 "\n"
 "Run COMMAND once for all concurrent invocations with the same key; each\n"
@@ -54,6 +57,28 @@ usage(FILE *fp)
 "  -q, --quiet              no messages for -n and -w outcomes\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
+"\n"
+"Caching:\n"
+"      --ttl SECS           replay the key's stored result if younger than\n"
+"                           SECS, running nothing; else run as usual and\n"
+"                           store the result (exit status 0 only)\n"
+"      --stale-while-revalidate SECS\n"
+"                           up to SECS past the TTL, replay the result at\n"
+"                           once and refresh it in the background\n"
+"      --stale-if-error SECS\n"
+"                           up to SECS past the TTL, run afresh, and replay\n"
+"                           the stored result only if the run fails\n"
+"      --cache-failures     store a non-zero exit status too\n"
+"      --refresh            do not read the cache: run (or join), then store\n"
+"      --cache-dir DIR      where results live (default: $SFEXEC_CACHE_DIR,\n"
+"                           else the runtime directory)\n"
+"\n"
+"Key:\n"
+"      --key-env NAME       mix the value of environment variable NAME (or\n"
+"                           that it is unset) into the key; repeatable\n"
+"      --key-file PATH      mix PATH's device, inode, size and modification\n"
+"                           time (or that it is missing) into the key;\n"
+"                           repeatable\n"
 "\n"
 "SECS is a number of seconds (30, 0.5, 1e-3) or a number with a unit s, m,\n"
 "h or d (90s, 1.5m, 2h, 1d), as timeout(1) takes it; at most 365 days.\n"
@@ -224,9 +249,19 @@ main(int argc, char *argv[])
 		sf_key_from_bytes(&o.key, cli.key, strlen(cli.key));
 	else if (getcwd(cwd, sizeof(cwd)) == NULL) {
 		msg("cannot derive a key: current directory: %s", strerror(errno));
+		sf_cli_free(&cli);
 		return EXIT_FAILURE_;
 	} else
 		sf_key_from_argv(&o.key, o.argv, cwd);
+	/* Past the key nothing needs the --key-env and --key-file names:
+	 * free them here, before any of main's many returns. */
+	status = sf_key_mix(&o.key, cli.key_env, cli.nkey_env, cli.key_file,
+	    cli.nkey_file, cause, sizeof(cause));
+	sf_cli_free(&cli);
+	if (status == -1) {
+		msg("%s", cause);
+		return EXIT_FAILURE_;
+	}
 
 	dir = cli.dir != NULL ? cli.dir : getenv("SFEXEC_DIR");
 	if (dir == NULL || *dir == '\0') {

@@ -1,5 +1,8 @@
 /* key.c — SHA-256 (FIPS 180-4) and key derivation; see key.h. */
+#include <sys/stat.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "key.h"
@@ -146,15 +149,28 @@ sf_key_from_bytes(struct sf_key *k, const void *p, size_t n)
 }
 
 static void
-update_field(struct sha256 *s, const char *str)
+update_u64(struct sha256 *s, uint64_t v)
 {
-	uint64_t n = strlen(str);
-	uint8_t len[8];
+	uint8_t be[8];
 	int i;
 
 	for (i = 0; i < 8; i++)
-		len[i] = (uint8_t)(n >> (56 - 8 * i));
-	sha_update(s, len, 8);
+		be[i] = (uint8_t)(v >> (56 - 8 * i));
+	sha_update(s, be, 8);
+}
+
+static void
+update_byte(struct sha256 *s, uint8_t b)
+{
+	sha_update(s, &b, 1);
+}
+
+static void
+update_field(struct sha256 *s, const char *str)
+{
+	size_t n = strlen(str);
+
+	update_u64(s, n);
 	sha_update(s, str, n);
 }
 
@@ -175,4 +191,115 @@ sf_key_from_argv(struct sf_key *k, char *const argv[], const char *cwd)
 	sha_final(&s, k->digest);
 	name_from_digest(k);
 	return 0;
+}
+
+/* One input of sf_key_mix: kind 'e' (a variable) or 'f' (a file). */
+struct item {
+	char kind;
+	const char *name;
+};
+
+static int
+item_cmp(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * update_item: an item as key.h lays it out.  A file is stat'ed here, once
+ * per name: were it stat'ed once per occurrence, a file changing between
+ * two looks would make one name two items.
+ */
+static int
+update_item(struct sha256 *s, const struct item *it, char *err, size_t errlen)
+{
+	const char *v;
+	struct stat st;
+
+	update_byte(s, (uint8_t)it->kind);
+	update_field(s, it->name);
+	if (it->kind == 'e') {
+		if ((v = getenv(it->name)) == NULL) {
+			update_byte(s, 0);
+		} else {
+			update_byte(s, 1);
+			update_field(s, v);
+		}
+		return 0;
+	}
+	if (stat(it->name, &st) == -1) {
+		/* Missing is an input's state like any other (a target
+		 * not yet built); anything else leaves the key unknown. */
+		if (errno != ENOENT && errno != ENOTDIR) {
+			snprintf(err, errlen, "cannot use --key-file %s: %s",
+			    it->name, strerror(errno));
+			return -1;
+		}
+		update_byte(s, 0);
+		return 0;
+	}
+	update_byte(s, 1);
+	update_u64(s, (uint64_t)st.st_dev);
+	update_u64(s, (uint64_t)st.st_ino);
+	update_u64(s, (uint64_t)st.st_size);
+	update_u64(s, (uint64_t)st.st_mtim.tv_sec);
+	update_u64(s, (uint64_t)st.st_mtim.tv_nsec);
+	return 0;
+}
+
+int
+sf_key_mix(struct sf_key *k, char *const env[], size_t nenv,
+    char *const files[], size_t nfiles, char *err, size_t errlen)
+{
+	struct item *it;
+	struct sha256 s;
+	size_t n, i;
+	int saved;
+
+	if (nenv == 0 && nfiles == 0)
+		return 0;
+	if ((nenv > 0 && env == NULL) || (nfiles > 0 && files == NULL)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (nfiles > SIZE_MAX / sizeof(*it) ||
+	    nenv > SIZE_MAX / sizeof(*it) - nfiles ||
+	    (it = malloc((nenv + nfiles) * sizeof(*it))) == NULL) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	for (n = 0; n < nenv + nfiles; n++) {
+		it[n].kind = n < nenv ? 'e' : 'f';
+		if ((it[n].name = n < nenv ? env[n] : files[n - nenv]) == NULL) {
+			free(it);
+			errno = EINVAL;
+			goto fail;
+		}
+	}
+	qsort(it, n, sizeof(*it), item_cmp);
+
+	sha_init(&s);
+	update_byte(&s, 'm');
+	sha_update(&s, k->digest, SF_DIGEST_LEN);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && item_cmp(&it[i - 1], &it[i]) == 0)
+			continue;
+		if (update_item(&s, &it[i], err, errlen) == -1) {
+			saved = errno;
+			free(it);
+			errno = saved;
+			return -1;
+		}
+	}
+	free(it);
+	sha_final(&s, k->digest);
+	name_from_digest(k);
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot mix inputs into the key: %s", strerror(errno));
+	return -1;
 }

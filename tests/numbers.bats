@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # Durations of -w and --grace (issue 8, guarantee 9): the syntax of
 # timeout(1) (N, N.N, a suffix s, m, h or d), at most 365 days, anything
-# else refused with 125 and one line; the timeout message in words.
+# else refused with 125 and one line; the timeout message in words.  The
+# same for the cache's durations (issue 9: --ttl, never 0, and the stale
+# windows), and the other values and combinations of its options.
 
 bats_require_minimum_version 1.5.0
 load helpers
@@ -157,4 +159,134 @@ times_out_after() {
 	for g in -2 -0 nan inf 0x10 '' 3x 3sec 1e 2mm; do
 		usage_error "sfexec: invalid grace period '$g'$USAGE_TAIL" --grace "$g" -k K -- touch "$T/ran"
 	done
+}
+
+# ---- the cache's options (issue 9) ------------------------------------------
+
+@test "--ttl and the stale windows accept what -w accepts; the windows also 0" {
+	local d
+	mkdir -m 0700 "$T/cache"
+	for d in 1 30.5 .5e2 1e-3 30s 1m 0.5h 1.5d 365d 8760h 31536000 365.0d; do
+		sfrun --ttl "$d" --stale-while-revalidate "$d" --stale-if-error "$d" \
+			-k "t$d" -- "$FC" out 'ok\n'
+		assert_status 0
+		assert_file_is "$T/run.out" $'ok\n'
+		assert_empty "$T/run.err"
+	done
+	for d in 0 0s 0.0 0e9 .0d; do
+		sfrun --ttl 1 --stale-while-revalidate="$d" --stale-if-error="$d" \
+			--cache-failures --refresh --cache-dir "$T/cache" -k "w$d" -- "$FC" out 'ok\n'
+		assert_status 0
+		assert_file_is "$T/run.out" $'ok\n'
+		assert_empty "$T/run.err"
+	done
+	# the options needing --ttl may come before it
+	sfrun --refresh --cache-failures --stale-if-error 1 --stale-while-revalidate 1 \
+		--ttl=2m -k before -- "$FC" out 'ok\n'
+	assert_status 0
+	assert_file_is "$T/run.out" $'ok\n'
+}
+
+@test "--ttl 0 is refused, however written: 125 and one line" {
+	local d
+	for d in 0 0s 0.0 00 0e9 .0d 0m; do
+		usage_error "sfexec: invalid TTL '$d': must be more than 0$USAGE_TAIL" \
+			--ttl "$d" -k K -- touch "$T/ran"
+	done
+	usage_error "sfexec: invalid TTL '0': must be more than 0$USAGE_TAIL" \
+		--ttl=0 -k K -- touch "$T/ran"
+}
+
+@test "--ttl and the stale windows beyond 365 days are refused: 125 and one line" {
+	local d
+	for d in 366d 8761h 31536001 1e13 365.0000001d; do
+		usage_error "sfexec: invalid TTL '$d': more than 365 days$USAGE_TAIL" \
+			--ttl "$d" -k K -- touch "$T/ran"
+		usage_error "sfexec: invalid stale-while-revalidate window '$d': more than 365 days$USAGE_TAIL" \
+			--ttl 1 --stale-while-revalidate "$d" -k K -- touch "$T/ran"
+		usage_error "sfexec: invalid stale-if-error window '$d': more than 365 days$USAGE_TAIL" \
+			--ttl 1 --stale-if-error "$d" -k K -- touch "$T/ran"
+	done
+}
+
+@test "--ttl and the stale windows refuse what -w refuses: 125 and one line" {
+	local d
+	for d in -1 -0 +1 nan inf 0x10 '' ' 1' 1x 1ms 1S 1.5.5 . 1e; do
+		usage_error "sfexec: invalid TTL '$d'$USAGE_TAIL" --ttl "$d" -k K -- touch "$T/ran"
+		usage_error "sfexec: invalid stale-while-revalidate window '$d'$USAGE_TAIL" \
+			--ttl 1 --stale-while-revalidate "$d" -k K -- touch "$T/ran"
+		usage_error "sfexec: invalid stale-if-error window '$d'$USAGE_TAIL" \
+			--ttl 1 --stale-if-error "$d" -k K -- touch "$T/ran"
+	done
+	usage_error "sfexec: invalid TTL ''$USAGE_TAIL" --ttl= -k K -- touch "$T/ran"
+}
+
+@test "--stale-while-revalidate, --stale-if-error, --cache-failures and --refresh need --ttl" {
+	usage_error "sfexec: --stale-while-revalidate needs --ttl$USAGE_TAIL" \
+		--stale-while-revalidate 1 -k K -- touch "$T/ran"
+	usage_error "sfexec: --stale-if-error needs --ttl$USAGE_TAIL" \
+		--stale-if-error 0 -k K -- touch "$T/ran"
+	usage_error "sfexec: --cache-failures needs --ttl$USAGE_TAIL" \
+		--cache-failures -k K -- touch "$T/ran"
+	usage_error "sfexec: --refresh needs --ttl$USAGE_TAIL" \
+		--refresh -k K -- touch "$T/ran"
+	# several: the first of this list is named, whatever their order
+	usage_error "sfexec: --stale-while-revalidate needs --ttl$USAGE_TAIL" \
+		--refresh --stale-if-error 1 --stale-while-revalidate=1 -- touch "$T/ran"
+	[[ ! -e $SFEXEC_DIR ]] || fail "a usage error made the runtime directory"
+}
+
+@test "--cache-dir alone is accepted (the environment may set it for every call)" {
+	mkdir -m 0700 "$T/cache"
+	sfrun --cache-dir "$T/cache" -k K -- "$FC" out 'ok\n'
+	assert_status 0
+	assert_file_is "$T/run.out" $'ok\n'
+	assert_empty "$T/run.err"
+}
+
+@test "--key-env takes an environment variable's name, nothing else: 125 and one line" {
+	local n
+	for n in A a _ _1 A_B9 abc PATH; do
+		sfrun --key-env "$n" -k "e$n" -- "$FC" out 'ok\n'
+		assert_status 0
+		assert_file_is "$T/run.out" $'ok\n'
+		assert_empty "$T/run.err"
+	done
+	# shellcheck disable=SC2016 # '$A' is the name as written, not expanded
+	for n in '' 1A 9 A-B A=B 'A B' ' A' 'A ' A.B '$A' é 'A*'; do
+		usage_error "sfexec: invalid --key-env name '$n'$USAGE_TAIL" \
+			--key-env "$n" -k K -- touch "$T/ran"
+	done
+	usage_error "sfexec: invalid --key-env name 'A=1'$USAGE_TAIL" \
+		--key-env=A=1 -k K -- touch "$T/ran"
+}
+
+@test "--key-file and --cache-dir refuse an empty path: 125 and one line" {
+	usage_error "sfexec: --key-file path must not be empty$USAGE_TAIL" \
+		--key-file '' -k K -- touch "$T/ran"
+	usage_error "sfexec: --key-file path must not be empty$USAGE_TAIL" \
+		--key-file= -- touch "$T/ran"
+	usage_error "sfexec: --cache-dir path must not be empty$USAGE_TAIL" \
+		--ttl 1 --cache-dir '' -k K -- touch "$T/ran"
+}
+
+@test "the cache's options without their argument: 125 and one line" {
+	local o
+	for o in --ttl --stale-while-revalidate --stale-if-error --cache-dir \
+		--key-env --key-file; do
+		usage_error "sfexec: option '$o' needs an argument$USAGE_TAIL" "$o"
+	done
+}
+
+@test "--help lists the cache and key options, under their headings" {
+	run --separate-stderr "$SFEXEC" --help
+	assert_status 0
+	local opt re
+	for opt in --ttl --stale-while-revalidate --stale-if-error --cache-failures \
+		--refresh --cache-dir --key-env --key-file; do
+		re="(^|[^-[:alnum:]])$opt([^-[:alnum:]]|\$)"
+		[[ $output =~ $re ]] || fail "--help does not mention $opt"
+	done
+	assert_match $'\nCaching:\n' "$output" "help text"
+	assert_match $'\nKey:\n' "$output" "help text"
 }
