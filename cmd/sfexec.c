@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "options.h"
+#include "cache.h"
 #include "rundir.h"
 #include "sfexec.h"
 
@@ -215,6 +216,172 @@ report(const struct sf_outcome *oc, pid_t runner, const char *timeout_arg)
 	return EXIT_FAILURE_;
 }
 
+/*
+ * Join or start the key's flight: -1 with *fp attached (and the -v line
+ * printed), or the exit status when that failed.
+ */
+static int
+attach(const struct sf_opts *o, const struct sf_cli *cli, sf_flight **fp)
+{
+	struct sf_outcome oc;
+	char cause[512];
+	sf_flight *f;
+
+	if ((f = sf_flight_attach(o, cause, sizeof(cause))) == NULL) {
+		if (errno == EBUSY) {
+			if (!quiet)
+				msg("%s", cause);
+			return EXIT_BUSY;
+		}
+		if (errno == ETIMEDOUT) {
+			oc.how = SF_END_TIMEOUT;
+			return report(&oc, 0, cli->timeout_arg);
+		}
+		msg("%s", cause[0] ? cause : strerror(errno));
+		return EXIT_FAILURE_;
+	}
+	if (cli->verbose) {
+		if (sf_flight_role(f) == SF_STARTED)
+			msg("started flight (runner pid %ld)", (long)sf_flight_runner(f));
+		else if (sf_flight_starter(f) > 0)
+			msg("joined flight (started by pid %ld)", (long)sf_flight_starter(f));
+		else
+			msg("joined flight (started in another PID namespace)");
+	}
+	sf_flight_on_note(f, on_note, NULL);
+	*fp = f;
+	return -1;
+}
+
+/* Stream f to out and err, close it, and say how it ended. */
+static int
+stream(sf_flight *f, int out, int err, const struct sf_cli *cli)
+{
+	struct sf_outcome oc;
+	char cause[512];
+	int status;
+
+	if (sf_flight_stream(f, out, err, &oc, cause, sizeof(cause)) == -1) {
+		msg("%s: %s", cause, strerror(errno));
+		sf_flight_close(f);
+		return EXIT_FAILURE_;
+	}
+	status = report(&oc, sf_flight_runner(f), cli->timeout_arg);
+	sf_flight_close(f);
+	return status;
+}
+
+/* ---- the cache (--ttl) ------------------------------------------------------------ */
+
+/* An age for a message: "1 second", "12 seconds", "0.4 seconds". */
+static const char *
+age_text(long long ms, char *buf, size_t len)
+{
+	if (ms < 10000 && ms % 1000 >= 100)
+		snprintf(buf, len, "%lld.%lld seconds", ms / 1000, ms % 1000 / 100);
+	else
+		snprintf(buf, len, "%lld second%s", ms / 1000, ms / 1000 == 1 ? "" : "s");
+	return buf;
+}
+
+/* The cache directory: --cache-dir, SFEXEC_CACHE_DIR, or the runtime
+ * directory; -1 (message printed) when it cannot be used. */
+static int
+open_cache(const struct sf_cli *cli, const struct sf_opts *o)
+{
+	const char *dir = cli->cache_dir != NULL ? cli->cache_dir :
+	    getenv("SFEXEC_CACHE_DIR");
+	char cause[512];
+	int fd;
+
+	if (dir == NULL || *dir == '\0')
+		fd = fcntl(o->dirfd, F_DUPFD_CLOEXEC, 3);
+	else
+		fd = sf_rundir_open(dir, cause, sizeof(cause));
+	if (fd == -1)
+		msg("cache directory %s", dir == NULL || *dir == '\0' ?
+		    strerror(errno) : cause);
+	return fd;
+}
+
+/*
+ * An invocation with --ttl (man page, CACHING): a stored result young
+ * enough is replayed; one in the stale-while-revalidate window too, while
+ * a refresh starts; one in the stale-if-error window is kept back while a
+ * flight runs, and replayed only if that flight stores nothing.  Anything
+ * else is a flight that stores its result.
+ */
+static int
+cached(struct sf_opts *o, const struct sf_cli *cli)
+{
+	long long ttl = cli->ttl_ms, swr = cli->swr_ms, sie = cli->sie_ms;
+	long long window = swr > sie ? swr : sie, age = 0, fresh_age;
+	sf_flight *f, *stale = NULL, *fresh;
+	char cause[512], when[64];
+	int status, null, r;
+
+	if ((o->cachefd = open_cache(cli, o)) == -1)
+		return EXIT_FAILURE_;
+	o->cache_keep_ms = (uint64_t)ttl + (uint64_t)(window > 0 ? window : 0);
+	o->cache_failures = cli->cache_failures;
+	sf_cache_sweep(o->cachefd);
+	if (!cli->refresh && (f = sf_flight_cached(o->cachefd, &o->key,
+	    ttl + (window > 0 ? window : 0), o->timeout_ms, &age)) != NULL) {
+		age_text(age, when, sizeof(when));
+		if (age < ttl) {
+			if (cli->verbose)
+				msg("replayed a stored result (%s old)", when);
+			return stream(f, STDOUT_FILENO, STDERR_FILENO, cli);
+		}
+		if (swr >= 0 && age < ttl + swr) {
+			r = sf_flight_refresh(o, cause, sizeof(cause));
+			if (r == -1)
+				msg("cannot refresh the stale result: %s", cause);
+			else if (cli->verbose)
+				msg("replayed a stale result (%s old); %s", when, r == 1 ?
+				    "refreshing it in the background" :
+				    "a refresh is already running");
+			return stream(f, STDOUT_FILENO, STDERR_FILENO, cli);
+		}
+		if (sie >= 0 && age < ttl + sie)
+			stale = f;
+		else
+			sf_flight_close(f);
+	}
+	if ((status = attach(o, cli, &f)) != -1) {
+		if (stale != NULL)
+			sf_flight_close(stale);
+		return status;
+	}
+	if (stale == NULL)
+		return stream(f, STDOUT_FILENO, STDERR_FILENO, cli);
+
+	/* Stale if error: the flight's result only if it stored one. */
+	if ((null = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1) {
+		msg("/dev/null: %s", strerror(errno));
+		sf_flight_close(f);
+		sf_flight_close(stale);
+		return EXIT_FAILURE_;
+	}
+	status = stream(f, null, null, cli);
+	close(null);
+	if (status == EXIT_TIMEDOUT) {
+		sf_flight_close(stale);
+		return status;
+	}
+	fresh = sf_flight_cached(o->cachefd, &o->key, ttl, o->timeout_ms, &fresh_age);
+	if (fresh != NULL && fresh_age < age) {
+		sf_flight_close(stale);
+		return stream(fresh, STDOUT_FILENO, STDERR_FILENO, cli);
+	}
+	if (fresh != NULL)
+		sf_flight_close(fresh);
+	if (cli->verbose)
+		msg("replayed the stale result (%s old): the new run stored nothing",
+		    age_text(age, when, sizeof(when)));
+	return stream(stale, STDOUT_FILENO, STDERR_FILENO, cli);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -223,7 +390,6 @@ main(int argc, char *argv[])
 	int status;
 	struct sf_cli cli;
 	struct sf_opts o;
-	struct sf_outcome oc;
 	sf_flight *f;
 
 	sanitize_stdio();
@@ -281,35 +447,9 @@ main(int argc, char *argv[])
 		msg("cannot arm the wait timeout: %s", strerror(errno));
 		return EXIT_FAILURE_;
 	}
-	if ((f = sf_flight_attach(&o, cause, sizeof(cause))) == NULL) {
-		if (errno == EBUSY) {
-			if (!quiet)
-				msg("%s", cause);
-			return EXIT_BUSY;
-		}
-		if (errno == ETIMEDOUT) {
-			oc.how = SF_END_TIMEOUT;
-			return report(&oc, 0, cli.timeout_arg);
-		}
-		msg("%s", cause[0] ? cause : strerror(errno));
-		return EXIT_FAILURE_;
-	}
-	if (cli.verbose) {
-		if (sf_flight_role(f) == SF_STARTED)
-			msg("started flight (runner pid %ld)", (long)sf_flight_runner(f));
-		else if (sf_flight_starter(f) > 0)
-			msg("joined flight (started by pid %ld)", (long)sf_flight_starter(f));
-		else
-			msg("joined flight (started in another PID namespace)");
-	}
-	sf_flight_on_note(f, on_note, NULL);
-	if (sf_flight_stream(f, STDOUT_FILENO, STDERR_FILENO, &oc,
-	    cause, sizeof(cause)) == -1) {
-		msg("%s: %s", cause, strerror(errno));
-		sf_flight_close(f);
-		return EXIT_FAILURE_;
-	}
-	status = report(&oc, sf_flight_runner(f), cli.timeout_arg);
-	sf_flight_close(f);
-	return status;
+	if (cli.ttl_ms > 0)
+		return cached(&o, &cli);
+	if ((status = attach(&o, &cli, &f)) != -1)
+		return status;
+	return stream(f, STDOUT_FILENO, STDERR_FILENO, &cli);
 }

@@ -163,7 +163,10 @@ cmd() { echo "$FC" count "$T/count" out 'out\n' err 'err\n' exit "${1:-0}"; }
 	size=$(stat -c %s "$(entry_of dmg)")
 	assert_equal 128 "$size" "entry size"
 	for ((i = 0; i < 128; i += 7)); do
-		printf '\xa5' | dd of="$(entry_of dmg)" bs=1 seek="$i" conv=notrunc status=none
+		# every bit of byte i flipped, in place
+		"$PY" -c 'import sys
+f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2])); b = f.read(1)
+f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xff]))' "$(entry_of dmg)" "$i"
 		n=$(lines_in "$T/count")
 		sfrun --ttl 60 -k dmg -- "$FC" count "$T/count" out 'good\n'
 		assert_status 0
@@ -220,7 +223,8 @@ cmd() { echo "$FC" count "$T/count" out 'out\n' err 'err\n' exit "${1:-0}"; }
 
 @test "stale-while-revalidate: the stale result at once, \$(...) returns while one refresh runs" {
 	local out t0 t1
-	sfrun --ttl 10 -k swr -- "$FC" count "$T/count" out 'old\n'
+	# stored by an invocation that asked for the window: kept that long
+	sfrun --ttl 10 --stale-while-revalidate 1h -k swr -- "$FC" count "$T/count" out 'old\n'
 	age swr 15
 	t0=$(now_ms)
 	out=$(timeout 20 "$SFEXEC" -v --ttl 10 --stale-while-revalidate 1h -k swr -- \
@@ -248,7 +252,7 @@ fresh_is() {
 
 @test "stale-while-revalidate: many concurrent stale hits start one refresh" {
 	local i
-	sfrun --ttl 10 -k herd -- "$FC" count "$T/count" out 'old\n'
+	sfrun --ttl 10 --stale-while-revalidate 1h -k herd -- "$FC" count "$T/count" out 'old\n'
 	age herd 15
 	for i in 1 2 3 4 5 6 7 8; do
 		spawn "s$i" --ttl 10 --stale-while-revalidate 1h -k herd -- \
@@ -264,7 +268,7 @@ fresh_is() {
 }
 
 @test "stale-while-revalidate: a failing refresh keeps the stored success" {
-	sfrun --ttl 10 -k keep -- "$FC" count "$T/count" out 'good\n'
+	sfrun --ttl 10 --stale-while-revalidate 1h -k keep -- "$FC" count "$T/count" out 'good\n'
 	age keep 15
 	sfrun --ttl 10 --stale-while-revalidate 1h --cache-failures -k keep -- \
 		"$FC" count "$T/count" out 'bad\n' exit 1
@@ -280,7 +284,7 @@ dir_has_no_socket() { [[ -z $(ls "$SFEXEC_DIR"/*.sock 2>/dev/null) ]]; }
 # ---- stale-if-error ---------------------------------------------------------------
 
 @test "stale-if-error: a failing run gets the stale result (and one -v line says so)" {
-	sfrun --ttl 10 -k sie -- "$FC" count "$T/count" out 'good\n'
+	sfrun --ttl 10 --stale-if-error 1h -k sie -- "$FC" count "$T/count" out 'good\n'
 	age sie 15
 	sfrun -v --ttl 10 --stale-if-error 1h -k sie -- "$FC" count "$T/count" out 'broken\n' err 'oops\n' exit 2
 	assert_status 0
@@ -292,7 +296,7 @@ dir_has_no_socket() { [[ -z $(ls "$SFEXEC_DIR"/*.sock 2>/dev/null) ]]; }
 }
 
 @test "stale-if-error: a good run replaces and replays the new result" {
-	sfrun --ttl 10 -k sie2 -- "$FC" count "$T/count" out 'old\n'
+	sfrun --ttl 10 --stale-if-error 1h -k sie2 -- "$FC" count "$T/count" out 'old\n'
 	age sie2 15
 	sfrun --ttl 10 --stale-if-error 1h -k sie2 -- "$FC" count "$T/count" out 'new\n'
 	assert_status 0
@@ -302,8 +306,16 @@ dir_has_no_socket() { [[ -z $(ls "$SFEXEC_DIR"/*.sock 2>/dev/null) ]]; }
 	assert_runs 2
 }
 
+@test "an entry is kept only as long as the invocations that stored it asked" {
+	sfrun --ttl 10 -k short -- "$FC" count "$T/count" out 'old\n'
+	age short 15
+	sfrun --ttl 10 --stale-while-revalidate 1h -k short -- "$FC" count "$T/count" out 'new\n'
+	assert_file_is "$T/run.out" $'new\n'
+	assert_runs 2
+}
+
 @test "past every window the result is a miss" {
-	sfrun --ttl 10 -k past -- "$FC" count "$T/count" out 'old\n'
+	sfrun --ttl 10 --stale-while-revalidate 30 -k past -- "$FC" count "$T/count" out 'old\n'
 	age past 100
 	sfrun --ttl 10 --stale-while-revalidate 30 --stale-if-error 30 -k past -- \
 		"$FC" count "$T/count" out 'new\n'

@@ -52,6 +52,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    c.timeout_ms > SF_DURATION_MAX_S * 1000 ||
 		    c.grace_ms > SF_DURATION_MAX_S * 1000)
 			abort();
+		if ((c.swr_ms != -1 || c.sie_ms != -1 || c.cache_failures ||
+		    c.refresh) && c.ttl_ms <= 0)
+			abort();        /* they need --ttl */
+		sf_cli_free(&c);
 	}
 	if (sf_parse_duration(buf, &ms) == 0) {
 		if (ms < 0 || ms > SF_DURATION_MAX_S * 1000)
