@@ -18,6 +18,7 @@
 
 #include "options.h"
 #include "cache.h"
+#include "clock.h"
 #include "rundir.h"
 #include "sfexec.h"
 
@@ -304,6 +305,22 @@ open_cache(const struct sf_cli *cli, const struct sf_opts *o)
 	return fd;
 }
 
+/* -v: a result that should have been stored was not (the cache directory
+ * is full or cannot be written; a failure does not replace a success). */
+static void
+say_if_not_stored(const struct sf_opts *o, long long begun)
+{
+	long long age;
+	sf_flight *f;
+
+	f = sf_flight_cached(o->cachefd, &o->key, sf_clock_ms() - begun + 1000,
+	    -1, &age);
+	if (f != NULL)
+		sf_flight_close(f);
+	else
+		msg("the result was not stored in the cache");
+}
+
 /*
  * An invocation with --ttl (man page, CACHING): a stored result young
  * enough is replayed; one in the stale-while-revalidate window too, while
@@ -319,6 +336,7 @@ cached(struct sf_opts *o, const struct sf_cli *cli)
 	sf_flight *f, *stale = NULL, *fresh;
 	char cause[512], when[64];
 	int status, null, r;
+	long long begun = sf_clock_ms();
 
 	if ((o->cachefd = open_cache(cli, o)) == -1)
 		return EXIT_FAILURE_;
@@ -353,8 +371,13 @@ cached(struct sf_opts *o, const struct sf_cli *cli)
 			sf_flight_close(stale);
 		return status;
 	}
-	if (stale == NULL)
-		return stream(f, STDOUT_FILENO, STDERR_FILENO, cli);
+	if (stale == NULL) {
+		status = stream(f, STDOUT_FILENO, STDERR_FILENO, cli);
+		if (cli->verbose && (status == 0 ||
+		    (cli->cache_failures && status < EXIT_TIMEDOUT)))
+			say_if_not_stored(o, begun);
+		return status;
+	}
 
 	/* Stale if error: the flight's result only if it stored one. */
 	if ((null = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1) {

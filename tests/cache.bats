@@ -26,10 +26,11 @@ cmd() { echo "$FC" count "$T/count" out 'out\n' err 'err\n' exit "${1:-0}"; }
 
 @test "--ttl: a miss runs and stores; a hit replays stdout, stderr and status without running" {
 	# shellcheck disable=SC2046
-	sfrun --ttl 60 -k t -- $(cmd)
+	sfrun -v --ttl 60 -k t -- $(cmd)
 	assert_status 0
 	assert_runs 1
 	[[ -f $(entry_of t) ]] || fail "no entry stored"
+	grep -q 'not stored' "$T/run.err" && fail "said not stored" "$(cat "$T/run.err")"
 	# shellcheck disable=SC2046
 	sfrun -v --ttl 60 -k t -- $(cmd)
 	assert_status 0
@@ -340,8 +341,10 @@ dir_has_no_socket() { [[ -z $(ls "$SFEXEC_DIR"/*.sock 2>/dev/null) ]]; }
 	mkdir -p "$T/mnt"
 	mount -t tmpfs -o size=64k,mode=0700 sfexec-cache "$T/mnt" || skip "cannot mount a tmpfs here"
 	head -c $((1024 * 1024)) /dev/urandom >"$T/data"
-	sfrun --ttl 60 --cache-dir "$T/mnt" -k full -- cat "$T/data"
+	sfrun -v --ttl 60 --cache-dir "$T/mnt" -k full -- cat "$T/data"
 	local st=$status
+	grep -qx 'sfexec: the result was not stored in the cache' "$T/run.err" ||
+		{ umount "$T/mnt"; fail "no -v line" "$(cat "$T/run.err")"; }
 	cmp -s "$T/run.out" "$T/data" || { umount "$T/mnt"; fail "output lost"; }
 	# (.sweep, a dot file, says when the cache was last swept)
 	[[ -z $(ls "$T/mnt") ]] || { ls -la "$T/mnt"; umount "$T/mnt"; fail "left in the cache"; }
