@@ -71,7 +71,7 @@ $(O)/tests/%: tests/unit/%.c $(O)/libsfexec.a | check-deps
 
 # Fuzz targets replayed over their corpus (seeds and every crash ever found)
 # with the ordinary compiler, so regressions are caught by make check.
-FUZZ_TARGETS = proto client options
+FUZZ_TARGETS = proto client options cache
 FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(O)/tests/fuzz_%)
 
 $(O)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(O)/cmd/options.o $(O)/libsfexec.a
