@@ -360,3 +360,17 @@ dir_has_no_socket() { [[ -z $(ls "$SFEXEC_DIR"/*.sock 2>/dev/null) ]]; }
 	# exactly one entry's files: the new one
 	assert_equal 2 "$(ls "$SFEXEC_DIR" | grep -c "^$(keyhash exp)\.")" "files of the key"
 }
+
+@test "hits sharing one '>' file: every replay lands whole, as the flights' output does" {
+	local i
+	awk 'BEGIN { for (i = 0; i < 20000; i++) printf "%07d line of the stored result\n", i }' >"$T/data"
+	sfrun --ttl 60 -k shared -- cat "$T/data"
+	for i in 1 2 3 4 5 6; do
+		"$SFEXEC" --ttl 60 -k shared -- false </dev/null 2>/dev/null &
+		echo $! >>"$T/.pids"
+	done >"$T/log"
+	wait
+	assert_equal $((6 * $(stat -c %s "$T/data"))) "$(stat -c %s "$T/log")" "bytes"
+	for i in 1 2 3 4 5 6; do cat "$T/data"; done | sort >"$T/want"
+	sort "$T/log" | cmp -s - "$T/want" || fail "lines cut or lost"
+}
