@@ -64,7 +64,7 @@ include lib/singleflight.mk
 # ---- tests -----------------------------------------------------------------
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
 
-$(O)/tests/%: tests/unit/%.c $(O)/libsfexec.a | check-deps
+$(O)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(O)/libsfexec.a | check-deps
 	@mkdir -p $(@D)
 	$(CC) $(SF_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(O)/libsfexec.a -lcmocka $(LDLIBS)

@@ -98,21 +98,7 @@ derived_keys_are_unambiguous(void **state)
 
 static char base[] = "/tmp/sf-key-XXXXXX";
 
-static int
-setup(void **state)
-{
-	(void)state;
-	return mkdtemp(base) == NULL ? -1 : 0;
-}
-
-static int
-teardown(void **state)
-{
-	char cmd[128];
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#include "scratch.h"
 
 /* path: NAME in this test run's directory, into buf (PATHLEN bytes). */
 #define PATHLEN 256

@@ -15,21 +15,7 @@
 
 static char base[] = "/tmp/sf-rundir-XXXXXX";
 
-static int
-setup(void **state)
-{
-	(void)state;
-	return mkdtemp(base) == NULL ? -1 : 0;
-}
-
-static int
-teardown(void **state)
-{
-	char cmd[128];
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#include "scratch.h"
 
 static void
 creates_0700(void **state)
