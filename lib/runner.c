@@ -261,7 +261,7 @@ on_cache(void *arg, uint64_t keep_ms, uint8_t flags, int dirfd)
 	struct stat st;
 	int i;
 
-	if (r->state == ABANDONED || fstat(dirfd, &st) == -1) {
+	if (r->state == ABANDONED || fstat(dirfd, &st) == -1 || !S_ISDIR(st.st_mode)) {
 		close(dirfd);
 		return;
 	}

@@ -190,7 +190,8 @@ sf_unixsock_recv(int fd, void *buf, size_t len, int *fds, int maxfds,
 		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS &&
 		    cm->cmsg_len >= CMSG_LEN(sizeof(cr))) {
 			memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
-			*sender = cr.pid;
+			if (sender != NULL)
+				*sender = cr.pid;
 			continue;
 		}
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)

@@ -76,7 +76,7 @@ int sf_unixsock_pass_creds(int fd);
  * descriptors into fds (*nfds of them, close-on-exec).  Descriptors beyond
  * maxfds are closed and *extra set; *lost is set when the kernel could not
  * install one (MSG_CTRUNC: our descriptor limit).  With SO_PASSCRED, the
- * sender's pid goes to *sender (untouched without).  Returns what
+ * sender's pid goes to *sender (untouched without, or when sender is NULL).  Returns what
  * recvmsg(2) returns (retried on EINTR).
  */
 ssize_t sf_unixsock_recv(int fd, void *buf, size_t len, int *fds, int maxfds,

@@ -374,3 +374,41 @@ dir_has_no_socket() { [[ -z $(ls "$SFEXEC_DIR"/*.sock 2>/dev/null) ]]; }
 	for i in 1 2 3 4 5 6; do cat "$T/data"; done | sort >"$T/want"
 	sort "$T/log" | cmp -s - "$T/want" || fail "lines cut or lost"
 }
+
+# ---- a hostile peer and CACHE (proto.h) ----------------------------------------------
+
+@test "hostile peer: a CACHE frame that is garbage, or lacks its descriptor, gets it dropped; the flight carries on" {
+	local what
+	spawn A -v --ttl 60 -k hc -- "$FC" count "$T/count" out 'part1\n' gate "$T/gate" out 'part2\n'
+	wait_attached 10 A
+	for what in garbage nofd; do
+		run "$TOOLS/hostile" "$(sock_of hc)" cache hc "$what"
+		assert_equal welcomed "${lines[0]}" "$what: the runner's answer"
+		assert_match '^closed [0-9]+$' "${lines[1]}" "$what: then"
+		((${lines[1]#closed } < 3000)) || fail "$what: dropped after ${lines[1]#closed } ms"
+	done
+	touch "$T/gate"
+	reap A
+	assert_rc A 0
+	assert_file_is "$T/A.out" $'part1\npart2\n'
+	[[ -f $(entry_of hc) ]] || fail "the honest invocation's result was not stored"
+}
+
+@test "hostile peer: a CACHE that never comes gets it dropped after the HELLO timeout; one carrying a file is ignored" {
+	spawn A -v -k hc2 -- "$FC" count "$T/count" out 'x\n' gate "$T/gate"
+	wait_attached 10 A
+	"$TOOLS/hostile" "$(sock_of hc2)" cache hc2 silent >"$T/silent" &
+	echo $! >>"$T/.pids"
+	"$TOOLS/hostile" "$(sock_of hc2)" cache hc2 file >"$T/file" &
+	echo $! >>"$T/.pids"
+	wait_for 10 file_has "$T/file" welcomed
+	wait_for 10 file_has "$T/silent" welcomed
+	touch "$T/gate"
+	reap A
+	wait_for 10 file_has "$T/file" exit
+	wait_for 15 file_has "$T/silent" closed
+	local t
+	t=$(sed -n 's/^closed //p' "$T/silent")
+	((t >= 3000 && t <= 8000)) || fail "silent peer dropped after $t ms"
+	[[ ! -e $(entry_of hc2) ]] || fail "stored though nobody honest asked"
+}
