@@ -217,6 +217,17 @@ report(const struct sf_outcome *oc, pid_t runner, const char *timeout_arg)
 	return EXIT_FAILURE_;
 }
 
+/* An age for a message: "1 second", "12 seconds", "0.4 seconds". */
+static const char *
+age_text(long long ms, char *buf, size_t len)
+{
+	if (ms < 10000 && ms % 1000 >= 100)
+		snprintf(buf, len, "%lld.%lld seconds", ms / 1000, ms % 1000 / 100);
+	else
+		snprintf(buf, len, "%lld second%s", ms / 1000, ms / 1000 == 1 ? "" : "s");
+	return buf;
+}
+
 /*
  * Join or start the key's flight: -1 with *fp attached (and the -v line
  * printed), or the exit status when that failed.
@@ -225,7 +236,7 @@ static int
 attach(const struct sf_opts *o, const struct sf_cli *cli, sf_flight **fp)
 {
 	struct sf_outcome oc;
-	char cause[512];
+	char cause[512], when[64];
 	sf_flight *f;
 
 	if ((f = sf_flight_attach(o, cause, sizeof(cause))) == NULL) {
@@ -242,7 +253,11 @@ attach(const struct sf_opts *o, const struct sf_cli *cli, sf_flight **fp)
 		return EXIT_FAILURE_;
 	}
 	if (cli->verbose) {
-		if (sf_flight_role(f) == SF_STARTED)
+		if (sf_flight_role(f) == SF_REPLAYED)
+			msg("replayed a stored result (%s old; stored while this "
+			    "invocation came)", age_text(sf_flight_age(f), when,
+			    sizeof(when)));
+		else if (sf_flight_role(f) == SF_STARTED)
 			msg("started flight (runner pid %ld)", (long)sf_flight_runner(f));
 		else if (sf_flight_starter(f) > 0)
 			msg("joined flight (started by pid %ld)", (long)sf_flight_starter(f));
@@ -273,17 +288,6 @@ stream(sf_flight *f, int out, int err, const struct sf_cli *cli)
 }
 
 /* ---- the cache (--ttl) ------------------------------------------------------------ */
-
-/* An age for a message: "1 second", "12 seconds", "0.4 seconds". */
-static const char *
-age_text(long long ms, char *buf, size_t len)
-{
-	if (ms < 10000 && ms % 1000 >= 100)
-		snprintf(buf, len, "%lld.%lld seconds", ms / 1000, ms % 1000 / 100);
-	else
-		snprintf(buf, len, "%lld second%s", ms / 1000, ms / 1000 == 1 ? "" : "s");
-	return buf;
-}
 
 /* The cache directory: --cache-dir, SFEXEC_CACHE_DIR, or the runtime
  * directory; -1 (message printed) when it cannot be used. */
@@ -342,6 +346,7 @@ cached(struct sf_opts *o, const struct sf_cli *cli)
 		return EXIT_FAILURE_;
 	o->cache_keep_ms = (uint64_t)ttl + (uint64_t)(window > 0 ? window : 0);
 	o->cache_failures = cli->cache_failures;
+	o->cache_ttl_ms = cli->refresh ? 0 : ttl;
 	sf_cache_sweep(o->cachefd);
 	if (!cli->refresh && (f = sf_flight_cached(o->cachefd, &o->key,
 	    ttl + (window > 0 ? window : 0), o->timeout_ms, &age)) != NULL) {

@@ -261,6 +261,7 @@ fail:
 enum sf_role sf_flight_role(const sf_flight *f) { return f->role; }
 pid_t sf_flight_runner(const sf_flight *f) { return f->runner; }
 pid_t sf_flight_starter(const sf_flight *f) { return f->starter; }
+long long sf_flight_age(const sf_flight *f) { return f->age; }
 
 void
 sf_flight_on_note(sf_flight *f, sf_flight_note_fn *fn, void *arg)
@@ -683,7 +684,7 @@ sf_flight_cached(int cachefd, const struct sf_key *key, long long ttl_ms,
 	m.u.exit.size[2] = e.size[2];
 	len = sf_proto_encode(&m, f->in, sizeof(f->in));
 	f->inlen = len > 0 ? (size_t)len : 0;
-	*age_ms = age / 1000000;
+	f->age = *age_ms = age / 1000000;
 	return f;
 }
 

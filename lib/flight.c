@@ -262,6 +262,30 @@ fail_lock:
 	return -1;
 }
 
+/*
+ * Under both locks, with nobody else's flight in sight: a result stored
+ * since the caller looked (o->cache_ttl_ms), replayed instead of a second
+ * run within its TTL.  Then the lock file goes (we hold it) and its
+ * descriptor; NULL leaves both to the caller.
+ */
+static sf_flight *
+stored_meanwhile(const struct sf_opts *o, int lockfd, const char *lockname,
+    long long deadline)
+{
+	long long age, left = sf_clock_left(deadline);
+	sf_flight *f;
+
+	if (o->cache_ttl_ms <= 0 || o->cache_keep_ms == 0)
+		return NULL;
+	f = sf_flight_cached(o->cachefd, &o->key, o->cache_ttl_ms,
+	    left < 0 ? -1 : left, &age);
+	if (f != NULL) {
+		unlinkat(o->dirfd, lockname, 0);
+		close(lockfd);
+	}
+	return f;
+}
+
 static int
 stale(int e)
 {
@@ -314,6 +338,11 @@ sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen)
 					close(lockfd);
 					continue;
 				}
+				/* That flight may have stored the result this
+				 * invocation found missing before it came here. */
+				if ((f = stored_meanwhile(o, lockfd, lockname,
+				    deadline)) != NULL)
+					return f;
 				role = SF_STARTED;
 				fd = start(o, lockfd, lockname, sockname, false,
 				    &relay, cause, causelen);

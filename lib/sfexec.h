@@ -37,6 +37,10 @@ struct sf_opts {
 	int cachefd;              /* in this cache directory */
 	uint64_t cache_keep_ms;   /* for this long after the flight's end */
 	int cache_failures;       /* a non-zero exit status too */
+	/* > 0: a result younger than this that a flight stored while this
+	 * invocation was on its way (after it found none) is replayed
+	 * instead of starting a new flight. */
+	long long cache_ttl_ms;
 };
 
 enum sf_role { SF_STARTED = 1, SF_JOINED = 2, SF_REPLAYED = 3 };
@@ -55,7 +59,8 @@ struct sf_outcome {
 };
 
 /*
- * sf_flight_attach — join the key's running flight, or start one.  Returns
+ * sf_flight_attach — join the key's running flight, or start one (or, with
+ * o->cache_ttl_ms, replay a result stored meanwhile: role SF_REPLAYED).  Returns
  * a flight handle once the runner has welcomed this invocation, or NULL with
  * errno set and a one-line explanation in cause: EBUSY when o->no_wait and a
  * flight is running; ETIMEDOUT when o->timeout_ms (counted from this call,
@@ -67,6 +72,7 @@ sf_flight *sf_flight_attach(const struct sf_opts *o, char *cause, size_t causele
 enum sf_role sf_flight_role(const sf_flight *f);
 pid_t sf_flight_runner(const sf_flight *f);   /* the runner's pid */
 pid_t sf_flight_starter(const sf_flight *f);  /* the starter's pid */
+long long sf_flight_age(const sf_flight *f);  /* SF_REPLAYED: the result's age, ms */
 
 /*
  * sf_flight_stream — copy the flight's stdout to out and stderr to err as it

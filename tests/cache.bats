@@ -412,3 +412,38 @@ dir_has_no_socket() { [[ -z $(ls "$SFEXEC_DIR"/*.sock 2>/dev/null) ]]; }
 	((t >= 3000 && t <= 8000)) || fail "silent peer dropped after $t ms"
 	[[ ! -e $(entry_of hc2) ]] || fail "stored though nobody honest asked"
 }
+
+# has_open PID FILE: process PID holds FILE open.
+has_open() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		[[ $(readlink "$f" 2>/dev/null) == "$2" ]] && return 0
+	done
+	return 1
+}
+
+@test "a result stored while an invocation was on its way is replayed, not run a second time" {
+	# An entry for the key is made in another cache directory, to appear
+	# in this one at the moment of our choosing, as a flight's would.
+	sfrun --ttl 60 --cache-dir "$T/other" -k race -- echo stored
+	mkdir -p -m 700 "$SFEXEC_DIR"
+	# The election lock is held: B finds no entry and no flight, and
+	# waits at the lock, past its first look at the cache.
+	flock -o "$(lock_of race)" sleep 60 &
+	local holder=$!
+	echo $holder >>"$T/.pids"
+	wait_for 10 has_open "$holder" "$(lock_of race)"
+	spawn B -v --ttl 60 -k race -- "$FC" count "$T/count" out 'ran\n'
+	wait_for 10 has_open "${PIDS[B]}" "$(lock_of race)"
+	# the flight "ends" and stores its result; B's turn comes
+	mv "$T/other/$(keyhash race)".*.1 "$SFEXEC_DIR"/
+	mv "$T/other/$(keyhash race)".cache "$SFEXEC_DIR"/
+	kill "$holder"
+	reap B
+	assert_rc B 0
+	assert_file_is "$T/B.out" $'stored\n'
+	[[ ! -e $T/count ]] || fail "the command ran again within its TTL"
+	assert_match '^sfexec: replayed a stored result \(.*stored while this invocation came\)$' \
+		"$(cat "$T/B.err")" "the -v line"
+	[[ ! -e $(lock_of race) ]] || fail "the lock file was left behind"
+}
