@@ -36,9 +36,9 @@ mkdir "$tmp/logs"
 
 # The invocations, and how many runner logs each must leave: one for each
 # that starts a flight, none for a joiner or a usage error.
-names=(plain status notfound timeout usage S J1 J2 J3)
+names=(plain status notfound timeout usage store hit S J1 J2 J3)
 declare -A runners=([plain]=1 [status]=1 [notfound]=1 [timeout]=1 [usage]=0
-	[S]=1 [J1]=0 [J2]=0 [J3]=0)
+	[store]=1 [hit]=0 [S]=1 [J1]=0 [J2]=0 [J3]=0)
 
 # vg NAME ARGS...: sfexec ARGS under memcheck, logs in $tmp/logs/NAME.*.
 # Not --quiet: the ERROR SUMMARY line must be written.
@@ -100,6 +100,15 @@ check "wait timeout" 124 $?
 
 vg usage --bogus 2>/dev/null
 check "usage error" 125 $?
+
+# the cache: the runner stores the result (links its spools, writes the
+# entry), then a hit replays it without a runner
+vg store --ttl 60 -k f -- "$FC" out 'kept\n' err 'e\n' >"$tmp/store.out" 2>/dev/null
+check "--ttl: a miss stores" 0 $?
+vg hit --ttl 60 -k f -- "$FC" out 'not run\n' >"$tmp/hit.out" 2>/dev/null
+check "--ttl: a hit" 0 $?
+printf 'kept\n' >"$tmp/want"
+check_file "--ttl: the hit replays the stored stdout" "$tmp/want" "$tmp/hit.out"
 
 # Concurrent joiners: S starts the flight, its command counts the run,
 # says it has started and waits at a gate; J1..J3 join while it waits,
