@@ -324,10 +324,12 @@ copy_in(int dirfd, const char *name, int from, uint64_t size, struct stat *st)
 		}
 		off += (uint64_t)n;
 	}
-	if (fstat(fd, st) == -1 || close(fd) == -1) {
-		fd = -1;
+	if (fstat(fd, st) == -1)
 		goto fail;
-	}
+	n = close(fd);
+	fd = -1;
+	if (n == -1)
+		goto fail;
 	return 0;
 fail:
 	saved = errno;
