@@ -171,12 +171,20 @@ bench: all bench-singleflight
 	tests/bench/run
 
 install: all install-singleflight
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	install -m 0755 $(O)/sfexec $(DESTDIR)$(BINDIR)/sfexec
 	install -m 0644 man/sfexec.1 $(DESTDIR)$(MANDIR)/man1/sfexec.1
+	install -m 0644 cmd/completions/sfexec.bash \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/sfexec
+	install -m 0644 cmd/completions/_sfexec \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_sfexec
 
 uninstall: uninstall-singleflight
-	rm -f $(DESTDIR)$(BINDIR)/sfexec $(DESTDIR)$(MANDIR)/man1/sfexec.1
+	rm -f $(DESTDIR)$(BINDIR)/sfexec $(DESTDIR)$(MANDIR)/man1/sfexec.1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/sfexec \
+	    $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_sfexec
 
 clean:
 	rm -rf build
