@@ -340,7 +340,7 @@ cached(struct sf_opts *o, const struct sf_cli *cli)
 	sf_flight *f, *stale = NULL, *fresh;
 	char cause[512], when[64];
 	int status, null, r;
-	long long begun = sf_clock_ms();
+	long long begun = sf_clock_ms(), left;
 
 	if ((o->cachefd = open_cache(cli, o)) == -1)
 		return EXIT_FAILURE_;
@@ -397,7 +397,11 @@ cached(struct sf_opts *o, const struct sf_cli *cli)
 		sf_flight_close(stale);
 		return status;
 	}
-	fresh = sf_flight_cached(o->cachefd, &o->key, ttl, o->timeout_ms, &fresh_age);
+	/* What is left of -w bounds the replay too. */
+	left = o->timeout_ms < 0 ? -1 : o->timeout_ms - (sf_clock_ms() - begun);
+	if (o->timeout_ms >= 0 && left < 0)
+		left = 0;
+	fresh = sf_flight_cached(o->cachefd, &o->key, ttl, left, &fresh_age);
 	if (fresh != NULL && fresh_age < age) {
 		sf_flight_close(stale);
 		return stream(fresh, STDOUT_FILENO, STDERR_FILENO, cli);
