@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "be.h"
 #include "cache.h"
 
 #define ENTRY_SIZE   128
@@ -22,10 +23,6 @@
 #define SWEEP_EVERY  60         /* seconds between sweeps of a directory */
 #define SWEEP_AGE    60         /* seconds an unnamed data file is spared */
 
-static void put32(uint8_t *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
-static void put64(uint8_t *p, uint64_t v) { put32(p, v >> 32); put32(p + 4, (uint32_t)v); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
 
 /* The entry as read from, or to be written to, H.cache. */
 struct entry {
@@ -74,14 +71,14 @@ encode(const struct entry *e, uint8_t b[ENTRY_SIZE])
 	memcpy(b, "SFXC", 4);
 	b[5] = FORMAT;
 	memcpy(b + 8, e->digest, SF_DIGEST_LEN);
-	put64(b + 40, e->gen);
-	put32(b + 48, (uint32_t)e->status);
+	sf_be_put64(b + 40, e->gen);
+	sf_be_put32(b + 48, (uint32_t)e->status);
 	for (s = 0; s < 3; s++) {
-		put64(b + 56 + 8 * s, e->size[s]);
-		put64(b + 96 + 8 * s, e->ino[s]);
+		sf_be_put64(b + 56 + 8 * s, e->size[s]);
+		sf_be_put64(b + 96 + 8 * s, e->ino[s]);
 	}
-	put64(b + 80, (uint64_t)e->ended);
-	put64(b + 88, (uint64_t)e->keep_until);
+	sf_be_put64(b + 80, (uint64_t)e->ended);
+	sf_be_put64(b + 88, (uint64_t)e->keep_until);
 	sf_sha256(b, CHECKED, sum);
 	memcpy(b + CHECKED, sum, ENTRY_SIZE - CHECKED);
 }
@@ -95,20 +92,20 @@ decode(const uint8_t b[ENTRY_SIZE], struct entry *e)
 
 	sf_sha256(b, CHECKED, sum);
 	if (memcmp(b, "SFXC", 4) != 0 || b[4] != 0 || b[5] != FORMAT ||
-	    b[6] != 0 || b[7] != 0 || get32(b + 52) != 0 ||
+	    b[6] != 0 || b[7] != 0 || sf_be_get32(b + 52) != 0 ||
 	    memcmp(b + CHECKED, sum, ENTRY_SIZE - CHECKED) != 0)
 		return -1;
 	memcpy(e->digest, b + 8, SF_DIGEST_LEN);
-	e->gen = get64(b + 40);
-	e->status = (int32_t)get32(b + 48);
+	e->gen = sf_be_get64(b + 40);
+	e->status = (int32_t)sf_be_get32(b + 48);
 	for (s = 0; s < 3; s++) {
-		e->size[s] = get64(b + 56 + 8 * s);
-		e->ino[s] = get64(b + 96 + 8 * s);
+		e->size[s] = sf_be_get64(b + 56 + 8 * s);
+		e->ino[s] = sf_be_get64(b + 96 + 8 * s);
 		if ((e->size[s] == 0) != (e->ino[s] == 0))
 			return -1;
 	}
-	e->ended = (int64_t)get64(b + 80);
-	e->keep_until = (int64_t)get64(b + 88);
+	e->ended = (int64_t)sf_be_get64(b + 80);
+	e->keep_until = (int64_t)sf_be_get64(b + 88);
 	if (e->status < 0 || e->status > 255 || e->size[2] % SF_ORDER_RECORD != 0 ||
 	    e->keep_until < e->ended)
 		return -1;
@@ -207,7 +204,7 @@ read_entry(int dirfd, const struct sf_key *k, struct entry *e, struct stat *st)
 		 * (what it no longer names is left to the sweep). */
 		memset(e, 0, sizeof(*e));
 		if (n >= 48)
-			e->gen = get64(b + 40);
+			e->gen = sf_be_get64(b + 40);
 		remove_entry(dirfd, k, st, n >= 48 ? e : NULL);
 		return 0;
 	}

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "be.h"
 #include "proto.h"
 
 #define HELLO_LEN   (2 + 2 + SF_DIGEST_LEN)
@@ -15,12 +16,6 @@
 #define ORDER_SHIFT 62
 #define ORDER_MAX   ((1ULL << ORDER_SHIFT) - 1)
 
-static uint8_t *put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v; return p + 2; }
-static uint8_t *put32(uint8_t *p, uint32_t v) { put16(p, v >> 16); put16(p + 2, v); return p + 4; }
-static uint8_t *put64(uint8_t *p, uint64_t v) { put32(p, v >> 32); put32(p + 4, v); return p + 8; }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
 
 static int
 valid_stream(uint8_t s)
@@ -58,17 +53,17 @@ sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size)
 		goto invalid;
 	switch (m->type) {
 	case SF_MSG_HELLO:
-		p = put16(p, m->u.hello.version);
-		p = put16(p, m->u.hello.flags);
+		p = sf_be_put16(p, m->u.hello.version);
+		p = sf_be_put16(p, m->u.hello.flags);
 		memcpy(p, m->u.hello.digest, SF_DIGEST_LEN);
 		p += SF_DIGEST_LEN;
 		break;
 	case SF_MSG_WELCOME:
-		p = put16(p, m->u.welcome.version);
-		p = put16(p, m->u.welcome.flags);
-		p = put32(p, m->u.welcome.runner);
-		p = put32(p, m->u.welcome.starter);
-		p = put32(p, m->u.welcome.pgid);
+		p = sf_be_put16(p, m->u.welcome.version);
+		p = sf_be_put16(p, m->u.welcome.flags);
+		p = sf_be_put32(p, m->u.welcome.runner);
+		p = sf_be_put32(p, m->u.welcome.starter);
+		p = sf_be_put32(p, m->u.welcome.pgid);
 		break;
 	case SF_MSG_REFUSE:
 		*p++ = m->u.refuse.reason;
@@ -83,7 +78,7 @@ sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size)
 		    !valid_end(m->u.data.stream, m->u.data.end))
 			goto invalid;
 		*p++ = m->u.data.stream;
-		p = put64(p, m->u.data.end);
+		p = sf_be_put64(p, m->u.data.end);
 		break;
 	case SF_MSG_NOTE:
 		if (!valid_note(m->u.note.what, m->u.note.sig))
@@ -96,18 +91,18 @@ sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size)
 		    !valid_end(SF_ORDER, m->u.exit.size[2]))
 			goto invalid;
 		*p++ = m->u.exit.how;
-		p = put32(p, (uint32_t)m->u.exit.code);
-		p = put32(p, (uint32_t)m->u.exit.err);
-		p = put64(p, m->u.exit.size[0]);
-		p = put64(p, m->u.exit.size[1]);
-		p = put64(p, m->u.exit.size[2]);
+		p = sf_be_put32(p, (uint32_t)m->u.exit.code);
+		p = sf_be_put32(p, (uint32_t)m->u.exit.err);
+		p = sf_be_put64(p, m->u.exit.size[0]);
+		p = sf_be_put64(p, m->u.exit.size[1]);
+		p = sf_be_put64(p, m->u.exit.size[2]);
 		memcpy(p, m->u.exit.name, m->u.exit.namelen);
 		p += m->u.exit.namelen;
 		break;
 	case SF_MSG_CACHE:
 		if (m->u.cache.flags & ~SF_CACHE_FAILURES)
 			goto invalid;
-		p = put64(p, m->u.cache.keep_ms);
+		p = sf_be_put64(p, m->u.cache.keep_ms);
 		*p++ = m->u.cache.flags;
 		break;
 	default:
@@ -116,7 +111,7 @@ sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size)
 	len = (size_t)(p - buf) - SF_PROTO_HEADER;
 	buf[0] = (uint8_t)m->type;
 	buf[1] = 0;
-	put16(buf + 2, (uint16_t)len);
+	sf_be_put16(buf + 2, (uint16_t)len);
 	return (int)(len + SF_PROTO_HEADER);
 invalid:
 	errno = EINVAL;
@@ -140,7 +135,7 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 		goto bad;
 	if (len < SF_PROTO_HEADER)
 		return 0;
-	plen = get16(buf + 2);
+	plen = sf_be_get16(buf + 2);
 	switch (buf[0]) {
 	case SF_MSG_HELLO:   if (plen != HELLO_LEN) goto bad; break;
 	case SF_MSG_WELCOME: if (plen != WELCOME_LEN) goto bad; break;
@@ -161,16 +156,16 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 	m->type = (enum sf_msg_type)buf[0];
 	switch (m->type) {
 	case SF_MSG_HELLO:
-		m->u.hello.version = get16(p);
-		m->u.hello.flags = get16(p + 2);
+		m->u.hello.version = sf_be_get16(p);
+		m->u.hello.flags = sf_be_get16(p + 2);
 		memcpy(m->u.hello.digest, p + 4, SF_DIGEST_LEN);
 		break;
 	case SF_MSG_WELCOME:
-		m->u.welcome.version = get16(p);
-		m->u.welcome.flags = get16(p + 2);
-		m->u.welcome.runner = get32(p + 4);
-		m->u.welcome.starter = get32(p + 8);
-		m->u.welcome.pgid = get32(p + 12);
+		m->u.welcome.version = sf_be_get16(p);
+		m->u.welcome.flags = sf_be_get16(p + 2);
+		m->u.welcome.runner = sf_be_get32(p + 4);
+		m->u.welcome.starter = sf_be_get32(p + 8);
+		m->u.welcome.pgid = sf_be_get32(p + 12);
 		break;
 	case SF_MSG_REFUSE:
 		m->u.refuse.reason = p[0];
@@ -184,7 +179,7 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 		m->u.data.stream = p[0];
 		if (!valid_stream(p[0]))
 			goto bad;
-		m->u.data.end = get64(p + 1);
+		m->u.data.end = sf_be_get64(p + 1);
 		if (!valid_end(p[0], m->u.data.end))
 			goto bad;
 		break;
@@ -198,11 +193,11 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 		m->u.exit.how = p[0];
 		if (!valid_how(p[0]))
 			goto bad;
-		m->u.exit.code = (int32_t)get32(p + 1);
-		m->u.exit.err = (int32_t)get32(p + 5);
-		m->u.exit.size[0] = get64(p + 9);
-		m->u.exit.size[1] = get64(p + 17);
-		m->u.exit.size[2] = get64(p + 25);
+		m->u.exit.code = (int32_t)sf_be_get32(p + 1);
+		m->u.exit.err = (int32_t)sf_be_get32(p + 5);
+		m->u.exit.size[0] = sf_be_get64(p + 9);
+		m->u.exit.size[1] = sf_be_get64(p + 17);
+		m->u.exit.size[2] = sf_be_get64(p + 25);
 		if (!valid_end(SF_ORDER, m->u.exit.size[2]))
 			goto bad;
 		m->u.exit.namelen = (uint8_t)(plen - EXIT_LEN);
@@ -210,7 +205,7 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 		m->u.exit.name[m->u.exit.namelen] = '\0';
 		break;
 	case SF_MSG_CACHE:
-		m->u.cache.keep_ms = get64(p);
+		m->u.cache.keep_ms = sf_be_get64(p);
 		m->u.cache.flags = p[8];
 		if (p[8] & ~SF_CACHE_FAILURES)
 			goto bad;
@@ -225,14 +220,14 @@ bad:
 void
 sf_proto_order_put(uint8_t rec[SF_ORDER_RECORD], int stream, uint64_t end)
 {
-	put64(rec, (uint64_t)stream << ORDER_SHIFT | (end & ORDER_MAX));
+	sf_be_put64(rec, (uint64_t)stream << ORDER_SHIFT | (end & ORDER_MAX));
 }
 
 int
 sf_proto_order_get(const uint8_t rec[SF_ORDER_RECORD], int *stream,
     uint64_t *end)
 {
-	uint64_t v = get64(rec);
+	uint64_t v = sf_be_get64(rec);
 
 	*stream = (int)(v >> ORDER_SHIFT);
 	*end = v & ORDER_MAX;
