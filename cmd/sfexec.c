@@ -314,11 +314,9 @@ open_cache(const struct sf_cli *cli, const struct sf_opts *o)
 static void
 say_if_not_stored(const struct sf_opts *o, long long begun)
 {
-	long long age;
 	sf_flight *f;
 
-	f = sf_flight_cached(o->cachefd, &o->key, sf_clock_ms() - begun + 1000,
-	    -1, &age);
+	f = sf_flight_cached(o->cachefd, &o->key, sf_clock_ms() - begun + 1000, -1);
 	if (f != NULL)
 		sf_flight_close(f);
 	else
@@ -336,7 +334,7 @@ static int
 cached(struct sf_opts *o, const struct sf_cli *cli)
 {
 	long long ttl = cli->ttl_ms, swr = cli->swr_ms, sie = cli->sie_ms;
-	long long window = swr > sie ? swr : sie, age = 0, fresh_age;
+	long long window = swr > sie ? swr : sie, age = 0;
 	sf_flight *f, *stale = NULL, *fresh;
 	char cause[512], when[64];
 	int status, null, r;
@@ -349,7 +347,8 @@ cached(struct sf_opts *o, const struct sf_cli *cli)
 	o->cache_ttl_ms = cli->refresh ? 0 : ttl;
 	sf_cache_sweep(o->cachefd);
 	if (!cli->refresh && (f = sf_flight_cached(o->cachefd, &o->key,
-	    ttl + (window > 0 ? window : 0), o->timeout_ms, &age)) != NULL) {
+	    ttl + (window > 0 ? window : 0), o->timeout_ms)) != NULL) {
+		age = sf_flight_age(f);
 		age_text(age, when, sizeof(when));
 		if (age < ttl) {
 			if (cli->verbose)
@@ -401,8 +400,8 @@ cached(struct sf_opts *o, const struct sf_cli *cli)
 	left = o->timeout_ms < 0 ? -1 : o->timeout_ms - (sf_clock_ms() - begun);
 	if (o->timeout_ms >= 0 && left < 0)
 		left = 0;
-	fresh = sf_flight_cached(o->cachefd, &o->key, ttl, left, &fresh_age);
-	if (fresh != NULL && fresh_age < age) {
+	fresh = sf_flight_cached(o->cachefd, &o->key, ttl, left);
+	if (fresh != NULL && sf_flight_age(fresh) < age) {
 		sf_flight_close(stale);
 		return stream(fresh, STDOUT_FILENO, STDERR_FILENO, cli);
 	}

@@ -642,7 +642,7 @@ garbled:
 
 sf_flight *
 sf_flight_cached(int cachefd, const struct sf_key *key, long long ttl_ms,
-    long timeout_ms, long long *age_ms)
+    long timeout_ms)
 {
 	struct sf_cache_entry e;
 	struct sf_msg m;
@@ -684,7 +684,7 @@ sf_flight_cached(int cachefd, const struct sf_key *key, long long ttl_ms,
 	m.u.exit.size[2] = e.size[2];
 	len = sf_proto_encode(&m, f->in, sizeof(f->in));
 	f->inlen = len > 0 ? (size_t)len : 0;
-	f->age = *age_ms = age / 1000000;
+	f->age = age / 1000000;
 	return f;
 }
 

@@ -203,7 +203,6 @@ start(const struct sf_opts *o, int lockfd, const char *lockname,
 	a.sockname = sockname;
 	a.listenfd = lfd;
 	a.starterfd = sv[1];
-	memcpy(a.digest, o->key.digest, SF_DIGEST_LEN);
 	a.key = &o->key;
 	a.argv = o->argv;
 	a.grace_ms = o->grace_ms;
@@ -272,13 +271,13 @@ static sf_flight *
 stored_meanwhile(const struct sf_opts *o, int lockfd, const char *lockname,
     long long deadline)
 {
-	long long age, left = sf_clock_left(deadline);
+	long long left = sf_clock_left(deadline);
 	sf_flight *f;
 
 	if (o->cache_ttl_ms <= 0 || o->cache_keep_ms == 0)
 		return NULL;
 	f = sf_flight_cached(o->cachefd, &o->key, o->cache_ttl_ms,
-	    left < 0 ? -1 : left, &age);
+	    left < 0 ? -1 : left);
 	if (f != NULL) {
 		unlinkat(o->dirfd, lockname, 0);
 		close(lockfd);

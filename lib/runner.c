@@ -474,7 +474,7 @@ runner_main(const struct sf_runner_args *a)
 	memset(&ha, 0, sizeof(ha));
 	ha.loop = r.loop;
 	ha.out = &r.out;
-	memcpy(ha.digest, a->digest, SF_DIGEST_LEN);
+	memcpy(ha.digest, a->key->digest, SF_DIGEST_LEN);
 	ha.listenfd = a->listenfd;
 	ha.runner = (uint32_t)getpid();
 	if (sf_unixsock_peer(a->starterfd, &cr) == 0)

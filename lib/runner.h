@@ -37,8 +37,7 @@ struct sf_runner_args {
 	struct stat bound;          /* what sockname was when bound */
 	int starterfd;              /* runner's end of a socketpair with the starter */
 	int stdinfd;                /* the command's stdin if not our own 0, or -1 */
-	uint8_t digest[SF_DIGEST_LEN];
-	const struct sf_key *key;   /* the same key, for cache entries (cache.h) */
+	const struct sf_key *key;   /* the flight's key (HELLO must match it) */
 	char *const *argv;          /* the command */
 	long grace_ms;              /* SIGTERM to SIGKILL, once abandoned */
 	/* A background refresh (sf_flight_refresh): nobody need be attached,

@@ -113,10 +113,10 @@ void sf_flight_on_note(sf_flight *f, sf_flight_note_fn *fn, void *arg);
  * ended: the same bytes, in the same order for `2>&1`, and its exit
  * status.  timeout_ms bounds the replay as it bounds a flight.  NULL with
  * errno ENOENT when there is no such result (a damaged or expired entry is
- * removed), or another errno.  *age_ms gets the result's age.
+ * removed), or another errno.  sf_flight_age tells the result's age.
  */
 sf_flight *sf_flight_cached(int cachefd, const struct sf_key *key,
-    long long ttl_ms, long timeout_ms, long long *age_ms);
+    long long ttl_ms, long timeout_ms);
 
 /*
  * sf_flight_refresh — start a flight of the key that nobody attaches to
