@@ -38,7 +38,7 @@ endif
 SFEXEC_SRCS = lib/clock.c lib/key.c lib/rundir.c lib/proto.c lib/spool.c \
               lib/output.c lib/unixsock.c lib/loop.c lib/hub.c lib/command.c \
               lib/nest.c lib/runner.c lib/order.c lib/cache.c lib/client.c \
-              lib/flight.c
+              lib/flight.c lib/control.c
 SFEXEC_OBJS = $(SFEXEC_SRCS:lib/%.c=$(O)/lib/%.o)
 
 all: $(O)/sfexec
@@ -55,7 +55,7 @@ $(O)/libsfexec.a: $(SFEXEC_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(O)/sfexec: $(O)/cmd/sfexec.o $(O)/cmd/options.o $(O)/libsfexec.a
+$(O)/sfexec: $(O)/cmd/sfexec.o $(O)/cmd/options.o $(O)/cmd/list.o $(O)/libsfexec.a
 	$(CC) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The in-process singleflight group (libsingleflight) has its own fragment.
@@ -68,6 +68,12 @@ $(O)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(O)/libsfexec.a | check
 	@mkdir -p $(@D)
 	$(CC) $(SF_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(O)/libsfexec.a -lcmocka $(LDLIBS)
+
+# The rendering of --list lives in cmd/; its test links it.
+$(O)/tests/test_list: tests/unit/test_list.c $(O)/cmd/list.o $(O)/libsfexec.a | check-deps
+	@mkdir -p $(@D)
+	$(CC) $(SF_CFLAGS) -Icmd $(CPPFLAGS) $(CFLAGS) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(O)/cmd/list.o $(O)/libsfexec.a -lcmocka $(LDLIBS)
 
 # Fuzz targets replayed over their corpus (seeds and every crash ever found)
 # with the ordinary compiler, so regressions are caught by make check.

@@ -155,8 +155,53 @@ duration(const char *arg, long *ms, const char *what, char *err, size_t errlen)
 /* The long options that have no short form. */
 enum {
 	OPT_TTL = 256, OPT_SWR, OPT_SIE, OPT_CACHE_FAILURES, OPT_REFRESH,
-	OPT_CACHE_DIR, OPT_KEY_ENV, OPT_KEY_FILE,
+	OPT_CACHE_DIR, OPT_KEY_ENV, OPT_KEY_FILE, OPT_LIST, OPT_JSON,
+	OPT_FORGET, OPT_CANCEL,
 };
+
+static const char *const mode_names[] = {
+	[SF_MODE_LIST] = "--list", [SF_MODE_FORGET] = "--forget",
+	[SF_MODE_CANCEL] = "--cancel",
+};
+
+/*
+ * The option named by ch (getopt_long's value) as the user wrote it, for
+ * "cannot be used with" messages.
+ */
+static const char *
+opt_name(const struct option *longopts, int ch)
+{
+	for (; longopts->name != NULL; longopts++)
+		if (longopts->val == ch)
+			return longopts->name;
+	return "?";
+}
+
+/*
+ * Which modes (bits 1 << SF_MODE_*) an option belongs to: the ones that
+ * only shape a run are refused with --list, --forget and --cancel rather
+ * than silently ignored.
+ */
+static unsigned
+modes_of(int ch)
+{
+	const unsigned run = 1U << SF_MODE_RUN, list = 1U << SF_MODE_LIST,
+	    forget = 1U << SF_MODE_FORGET, cancel = 1U << SF_MODE_CANCEL;
+
+	switch (ch) {
+	case 'd': case 'v': case 'q':
+		return run | list | forget | cancel;
+	case 'k': case OPT_KEY_ENV: case OPT_KEY_FILE:
+		return run | forget | cancel;
+	case OPT_CACHE_DIR:
+		return run | list | forget;
+	case 'g':
+		return run | cancel;
+	case OPT_JSON:
+		return list;
+	}
+	return run;
+}
 
 /*
  * An environment variable's name as sh(1) takes one: [A-Za-z_][A-Za-z0-9_]*.
@@ -220,10 +265,15 @@ sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen)
 		{ "cache-dir",    required_argument, NULL, OPT_CACHE_DIR },
 		{ "key-env",      required_argument, NULL, OPT_KEY_ENV },
 		{ "key-file",     required_argument, NULL, OPT_KEY_FILE },
+		{ "list",         no_argument,       NULL, OPT_LIST },
+		{ "json",         no_argument,       NULL, OPT_JSON },
+		{ "forget",       no_argument,       NULL, OPT_FORGET },
+		{ "cancel",       no_argument,       NULL, OPT_CANCEL },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *needs;
-	int ch;
+	int excluded_by[4] = { 0 };     /* by mode: the first option it refuses */
+	int ch, m;
 
 	memset(c, 0, sizeof(*c));
 	c->timeout_ms = -1;
@@ -232,7 +282,24 @@ sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen)
 	opterr = 0;
 	optind = 0;     /* glibc: start afresh */
 	while ((ch = getopt_long(argc, argv, "+:k:d:nw:vqhV", longopts, NULL)) != -1) {
+		if (ch != OPT_LIST && ch != OPT_FORGET && ch != OPT_CANCEL &&
+		    ch != 'h' && ch != 'V' && ch != ':' && ch != '?')
+			for (m = 0; m < 4; m++)
+				if (!(modes_of(ch) & (1U << m)) && excluded_by[m] == 0)
+					excluded_by[m] = ch;
 		switch (ch) {
+		case OPT_LIST:
+		case OPT_FORGET:
+		case OPT_CANCEL:
+			if (c->mode != SF_MODE_RUN) {
+				snprintf(err, errlen, "%s cannot be used with %s",
+				    argv[optind - 1], mode_names[c->mode]);
+				goto fail;
+			}
+			c->mode = ch == OPT_LIST ? SF_MODE_LIST :
+			    ch == OPT_FORGET ? SF_MODE_FORGET : SF_MODE_CANCEL;
+			break;
+		case OPT_JSON: c->json = 1; break;
 		case 'k':
 			c->key = optarg;
 			if (strlen(optarg) < 1 || strlen(optarg) > SF_KEY_MAX) {
@@ -313,6 +380,23 @@ sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen)
 			goto fail;
 		}
 	}
+	if ((ch = excluded_by[c->mode]) != 0) {
+		if (c->mode == SF_MODE_RUN)     /* only --json is not a run's */
+			snprintf(err, errlen, "--%s needs --list", opt_name(longopts, ch));
+		else
+			snprintf(err, errlen, "--%s cannot be used with %s",
+			    opt_name(longopts, ch), mode_names[c->mode]);
+		goto fail;
+	}
+	if (c->mode == SF_MODE_LIST) {
+		if (optind < argc) {
+			snprintf(err, errlen, "--list takes no command");
+			goto fail;
+		}
+		return 0;
+	}
+	if (c->mode != SF_MODE_RUN && c->key != NULL && optind >= argc)
+		return 0;       /* -k names the key: no command needed */
 	/* Whatever their order on the line: the windows and the rest only
 	 * say how to use a cache, and --ttl is what asks for one. */
 	if (c->ttl_ms < 0) {
@@ -326,7 +410,8 @@ sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen)
 		}
 	}
 	if (optind >= argc) {
-		snprintf(err, errlen, "missing command");
+		snprintf(err, errlen, c->mode == SF_MODE_RUN ? "missing command" :
+		    "%s needs -k KEY or a command", mode_names[c->mode]);
 		goto fail;
 	}
 	c->argv = argv + optind;

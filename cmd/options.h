@@ -4,7 +4,13 @@
 
 #include <stddef.h>
 
+/* What the invocation does: run (or join) a command, or one of the
+ * control modes of control.h. */
+enum { SF_MODE_RUN, SF_MODE_LIST, SF_MODE_FORGET, SF_MODE_CANCEL };
+
 struct sf_cli {
+	int mode;                 /* SF_MODE_* */
+	int json;                 /* --json (--list only) */
 	const char *key;          /* -k, or NULL: derive from argv and cwd */
 	const char *dir;          /* -d, or NULL */
 	const char *timeout_arg;  /* -w as written, for messages */
@@ -22,12 +28,16 @@ struct sf_cli {
 	size_t nkey_env;
 	char **key_file;          /* --key-file PATHs in the order given */
 	size_t nkey_file;
-	char **argv;              /* the command, NULL-terminated */
+	char **argv;              /* the command, NULL-terminated; NULL for
+	                             --list, and for --forget and --cancel
+	                             with -k and no command */
 };
 
 /*
  * sf_cli_parse — parse argv into c.  Options end at the first non-option
  * word (or "--"), so the command's own options are never taken for ours.
+ * An option that does not belong to the mode (--list, --forget, --cancel,
+ * or a run) is a usage error, never silently ignored.
  * Every string in c points into argv.  Returns 0, or -1 with a one-line
  * reason in err (a usage error; out of memory included), and then c holds
  * no memory.  Never prints or exits; may be called more than once (it

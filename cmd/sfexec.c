@@ -19,6 +19,8 @@
 #include "options.h"
 #include "cache.h"
 #include "clock.h"
+#include "control.h"
+#include "list.h"
 #include "rundir.h"
 #include "sfexec.h"
 
@@ -31,6 +33,11 @@ enum {
 	EXIT_ENOENT   = 127,
 };
 
+/* How long a runner has to answer --list (each), --forget and --cancel: a
+ * stopped one must cost little, a busy machine's live one must make it. */
+#define LIST_TIMEOUT_MS    1000
+#define CONTROL_TIMEOUT_MS 5000
+
 static int quiet;
 
 static void
@@ -42,6 +49,11 @@ usage(FILE *fp)
 "              [--stale-if-error seconds] [--cache-failures] [--refresh]\n"
 "              [--cache-dir dir] [--key-env name] [--key-file path]\n"
 "              [--] command [arg ...]\n"
+"       sfexec --list [--json] [-d dir] [--cache-dir dir]\n"
+"       sfexec --forget [-d dir] [--cache-dir dir] [--key-env name]\n"
+"              [--key-file path] (-k key | [--] command [arg ...])\n"
+"       sfexec --cancel [-d dir] [--grace seconds] [--key-env name]\n"
+"              [--key-file path] (-k key | [--] command [arg ...])\n"
 "\n"
 "Run COMMAND once for all concurrent invocations with the same key; each\n"
 "invocation gets the command's stdout, stderr and exit status.\n"
@@ -81,6 +93,14 @@ usage(FILE *fp)
 "      --key-file PATH      mix PATH's device, inode, size and modification\n"
 "                           time (or that it is missing) into the key;\n"
 "                           repeatable\n"
+"\n"
+"Control (exit 0 done, 1 nothing to do, 125 failed):\n"
+"      --list               show the flights and stored results, then exit\n"
+"      --json               with --list: JSON Lines, one object per row\n"
+"      --forget             forget the key's stored result and running\n"
+"                           flight: the next invocation starts afresh\n"
+"      --cancel             stop the key's running flight: SIGTERM, then\n"
+"                           SIGKILL after --grace (default 5 s)\n"
 "\n"
 "SECS is a number of seconds (30, 0.5, 1e-3) or a number with a unit s, m,\n"
 "h or d (90s, 1.5m, 2h, 1d), as timeout(1) takes it; at most 365 days.\n"
@@ -413,6 +433,63 @@ cached(struct sf_opts *o, const struct sf_cli *cli)
 	return stream(stale, STDOUT_FILENO, STDERR_FILENO, cli);
 }
 
+/* ---- --list, --forget, --cancel ------------------------------------------------ */
+
+static int
+list(const struct sf_opts *o, const struct sf_cli *cli)
+{
+	struct sf_control_row *rows;
+	char cause[512];
+	size_t n;
+	int cachefd, r;
+
+	if ((cachefd = open_cache(cli, o)) == -1)
+		return EXIT_FAILURE_;
+	r = sf_control_list(o->dirfd, o->dir, cachefd, LIST_TIMEOUT_MS, &rows, &n,
+	    cause, sizeof(cause));
+	close(cachefd);
+	if (r == -1) {
+		msg("cannot list: %s", cause);
+		return EXIT_FAILURE_;
+	}
+	r = cli->json ? list_json(stdout, rows, n, sf_cache_now()) :
+	    list_table(stdout, rows, n, sf_cache_now());
+	sf_control_free(rows, n);
+	if (r == -1 || fflush(stdout) == EOF) {
+		msg("write error: %s", strerror(errno));
+		return EXIT_FAILURE_;
+	}
+	return 0;
+}
+
+/* --forget and --cancel: 0 done, 1 nothing to do, 125 failed. */
+static int
+steer(const struct sf_opts *o, const struct sf_cli *cli)
+{
+	char cause[512];
+	int cachefd, r;
+
+	if (cli->mode == SF_MODE_FORGET) {
+		if ((cachefd = open_cache(cli, o)) == -1)
+			return EXIT_FAILURE_;
+		r = sf_control_forget(o->dirfd, o->dir, cachefd, &o->key,
+		    CONTROL_TIMEOUT_MS, cause, sizeof(cause));
+		close(cachefd);
+	} else
+		r = sf_control_cancel(o->dirfd, o->dir, &o->key, cli->grace_ms,
+		    CONTROL_TIMEOUT_MS, cause, sizeof(cause));
+	if (r == -1) {
+		msg("cannot %s: %s", cli->mode == SF_MODE_FORGET ? "forget" :
+		    "cancel", cause);
+		return EXIT_FAILURE_;
+	}
+	if (cli->verbose)
+		msg(r == 1 ? "%s" : "nothing to %s", cli->mode == SF_MODE_FORGET ?
+		    (r == 1 ? "forgotten" : "forget") : (r == 1 ? "cancelled" :
+		    "cancel"));
+	return r == 1 ? 0 : 1;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -442,8 +519,12 @@ main(int argc, char *argv[])
 	o.no_wait = cli.no_wait;
 	o.grace_ms = cli.grace_ms;
 	o.timeout_ms = cli.timeout_ms;
-	if (cli.key != NULL)
+	if (cli.key != NULL) {
 		sf_key_from_bytes(&o.key, cli.key, strlen(cli.key));
+		o.key_text = cli.key;
+		o.key_len = strlen(cli.key);
+	} else if (cli.mode == SF_MODE_LIST)
+		;       /* no key */
 	else if (getcwd(cwd, sizeof(cwd)) == NULL) {
 		msg("cannot derive a key: current directory: %s", strerror(errno));
 		sf_cli_free(&cli);
@@ -474,6 +555,10 @@ main(int argc, char *argv[])
 		return EXIT_FAILURE_;
 	}
 
+	if (cli.mode == SF_MODE_LIST)
+		return list(&o, &cli);
+	if (cli.mode != SF_MODE_RUN)
+		return steer(&o, &cli);
 	if (o.timeout_ms >= 0 && arm_deadline(o.timeout_ms) == -1) {
 		msg("cannot arm the wait timeout: %s", strerror(errno));
 		return EXIT_FAILURE_;

@@ -4,7 +4,7 @@
  * An entry is one key's last stored result in a cache directory (by default
  * the runtime directory; yours, 0700, checked as rundir.h checks it):
  *
- *   H.cache        the entry itself: ENTRY_SIZE bytes, below
+ *   H.cache        the entry itself, below
  *   H.G.1 .2 .3    stdout, stderr and the order index (proto.h), the
  *                  runner's spools linked into the directory (no copy); a
  *                  stream that stayed empty has no file
@@ -16,26 +16,40 @@
  * old entry's data files are removed after the rename, and a reader that
  * loses that race finds H.cache changed and reads it again.
  *
- * H.cache, all numbers big endian:
+ * H.cache, all numbers big endian: a fixed header of 136 bytes, then the
+ * key and the command that sfexec --list shows (control.h):
  *
  *   0  "SFXC"          magic
- *   4  u16 1           format version
- *   6  u16 0           reserved
+ *   4  u16 2           format version (an entry of format 1 is damaged)
+ *   6  u16 flags       0x1 the key was derived from the command (keylen
+ *                      0), 0x2 the command was cut (sf_proto_pack_argv);
+ *                      no other bit
  *   8  digest[32]      the key's whole SHA-256 (a colliding H is a miss)
  *  40  u64 generation  G
  *  48  i32 status      the command's exit status (only exits are stored)
- *  52  u32 0           reserved
+ *  52  u16 keylen      0 for a derived key, else 1 .. SF_PROTO_MAX_KEY
+ *  54  u16 argvlen     0 .. SF_PROTO_MAX_ARGV
  *  56  u64 size[3]     bytes of stdout, stderr, order index
  *  80  i64 ended       when the flight ended: CLOCK_REALTIME, nanoseconds
  *  88  i64 keep_until  when the entry may be removed (ended + the longest
  *                      TTL + stale window any invocation asked for)
  *  96  u64 inode[3]    the data files' inode numbers (0: no file)
- * 120  u8 check[8]     the first 8 bytes of the SHA-256 of bytes 0..119
+ * 120  i64 started     when the flight started: CLOCK_REALTIME, nanoseconds
+ * 128  u8 check[8]     the first 8 bytes of the SHA-256 of the whole file
+ *                      but these 8 bytes: bytes 0..127, then 136 .. the end
+ * 136  key[keylen]     the key's bytes as given (--key)
+ *      argv[argvlen]   the command's arguments, each ended by a NUL, back
+ *                      to back (sf_proto_pack_argv): the last byte is a NUL
+ *
+ * The file is exactly 136 + keylen + argvlen bytes.
  *
  *   .sweep         when the last sweep began (sf_cache_sweep)
  *
- * Whatever does not match exactly (size, magic, check, owner, mode, a data
- * file's type, owner, size or inode) is damaged: a miss, and removed.
+ * Whatever does not match exactly (size, magic, format, flags, lengths,
+ * the last NUL, check, owner, mode, a data file's type, owner, size or
+ * inode) is damaged: a miss, and removed.  So is an entry of format 1
+ * (128 bytes, without key and command): after an upgrade, the first
+ * lookup of each key runs the command again.
  */
 #ifndef SF_CACHE_H
 #define SF_CACHE_H
@@ -56,7 +70,25 @@ struct sf_cache_result {
 	int spool[3];               /* stdout, stderr, index; -1 when empty */
 	uint64_t size[3];
 	int status;                 /* exit status */
+	int64_t started_ns;         /* sf_cache_now() at the flight's start */
 	int64_t ended_ns;           /* sf_cache_now() at the end */
+	/* For --list (control.h), kept in the entry: */
+	const uint8_t *key;         /* the key's bytes; NULL when derived */
+	size_t keylen;              /* 1 .. SF_PROTO_MAX_KEY, or 0 */
+	char *const *argv;          /* the command (sf_proto_pack_argv) */
+};
+
+/* An entry as sf_cache_list finds it (its data are not opened). */
+struct sf_cache_info {
+	char id[SF_KEY_NAME_LEN + 1];   /* H */
+	int status;
+	uint64_t size[3];
+	int64_t started_ns, ended_ns, keep_until_ns;
+	bool derived;               /* keylen 0: the key was derived */
+	bool argv_cut;              /* sf_proto_pack_argv cut the arguments */
+	size_t keylen, argvlen;
+	uint8_t key[SF_PROTO_MAX_KEY];
+	uint8_t argv[SF_PROTO_MAX_ARGV];
 };
 
 /* A stored result found by sf_cache_lookup. */
@@ -104,6 +136,23 @@ void sf_cache_sweep(int dirfd);
 
 /* sf_cache_sweep_at — the same as if the wall clock said at (tests). */
 void sf_cache_sweep_at(int dirfd, int64_t at);
+
+/*
+ * sf_cache_list — call fn(arg, e) for every well-formed entry in dirfd that
+ * is not past its keep_until, in no particular order.  Changes nothing in
+ * the directory (damaged or expired entries are skipped, not removed).
+ * Returns 0, or -1 with errno when the directory cannot be read or fn
+ * returned -1 (which stops the walk; errno is fn's).
+ */
+typedef int sf_cache_list_fn(void *arg, const struct sf_cache_info *e);
+int sf_cache_list(int dirfd, sf_cache_list_fn *fn, void *arg);
+
+/*
+ * sf_cache_forget — remove the key's entry from dirfd, with its data.
+ * Returns 1 removed, 0 there was none (or it was another key's: a
+ * collision of H), -1 with errno.
+ */
+int sf_cache_forget(int dirfd, const struct sf_key *k);
 
 /* sf_cache_entry_close — close e's descriptors. */
 void sf_cache_entry_close(struct sf_cache_entry *e);

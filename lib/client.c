@@ -22,22 +22,6 @@
 #include "spool.h"
 #include "unixsock.h"
 
-static int
-send_all(int fd, const uint8_t *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /*
  * Read more bytes from the runner into f->in, queueing the descriptors that
@@ -189,7 +173,7 @@ sf_client_hello(int fd, const struct sf_opts *o, enum sf_role role,
 	/* A runner that closed on us may have said why first (a runner that
 	 * failed at start sends WELCOME and EXIT, runner.c): read on, and its
 	 * end of file is ECONNRESET below (the flight was ending). */
-	if (send_all(fd, buf, (size_t)len) == -1 && errno != EPIPE &&
+	if (sf_unixsock_send_all(fd, buf, (size_t)len) == -1 && errno != EPIPE &&
 	    errno != ECONNRESET) {
 		saved = errno;
 		goto fail;

@@ -204,6 +204,8 @@ start(const struct sf_opts *o, int lockfd, const char *lockname,
 	a.listenfd = lfd;
 	a.starterfd = sv[1];
 	a.key = &o->key;
+	a.key_text = o->key_text;
+	a.key_len = o->key_len;
 	a.argv = o->argv;
 	a.grace_ms = o->grace_ms;
 	/*

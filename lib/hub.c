@@ -28,6 +28,8 @@ struct client {
 	sf_hub *h;
 	int fd;
 	bool live;                  /* welcomed */
+	bool control;               /* said HELLO with SF_HELLO_CONTROL */
+	bool key_ok;                /* its HELLO's digest is the flight's */
 	bool order;                 /* asked for the order index */
 	bool cache_due;             /* said HELLO with SF_HELLO_CACHE, no CACHE yet */
 	bool spool_sent[SF_OUT_SPOOLS]; /* SPOOL (with its descriptor) sent */
@@ -42,14 +44,16 @@ struct client {
 	uint8_t in[SF_PROTO_MAX_FRAME];
 	size_t outoff, outlen;
 	uint8_t out[3 * SF_PROTO_MAX_FRAME];
+	uint8_t *answer;            /* a control client's answer (malloc'd) */
 	struct client *prev, *next;
 };
 
 struct sf_hub {
 	struct sf_hub_args a;
 	struct client *head;
-	size_t n, npending;
+	size_t n, npending, ncontrol;
 	bool stopping, dropping, ended;
+	bool drained;               /* since stopping, the queue was seen empty */
 	bool listen_watched;
 	struct sf_timer accept_retry;
 	struct sf_msg exit;
@@ -92,6 +96,9 @@ drop(struct client *c)
 	close(c->fd);
 	if (c->dirfd != -1)
 		close(c->dirfd);
+	if (c->control)
+		h->ncontrol--;
+	free(c->answer);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -99,7 +106,7 @@ drop(struct client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	h->n--;
-	if (!c->live)
+	if (!c->live && !c->control)
 		h->npending--;
 	free(c);
 	/* A descriptor is free again: a paused listener may go on. */
@@ -190,6 +197,40 @@ queue_note(struct client *c)
 	queue(c, &m);
 }
 
+/* Send buf[c->outoff .. c->outlen) without blocking: 1 all sent, 0 the
+ * socket is full, -1 the client is gone. */
+static int
+send_out(struct client *c, const uint8_t *buf)
+{
+	ssize_t n;
+
+	while (c->outoff < c->outlen) {
+		n = send(c->fd, buf + c->outoff, c->outlen - c->outoff,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n == -1)
+			return -1;
+		c->outoff += (size_t)n;
+	}
+	return 1;
+}
+
+/*
+ * A control client is owed its one answer; once it is out, the connection
+ * is over (proto.h).  Returns -1 when the client must be dropped: also when
+ * all is said.
+ */
+static int
+flush_answer(struct client *c)
+{
+	if (c->answer == NULL)
+		return 0;       /* its request is still to come */
+	return send_out(c, c->answer) == 0 ? 0 : -1;
+}
+
 /*
  * Write what the client is owed: first the rest of a partly sent frame, then
  * the descriptor of a spool it has not seen, then fresh DATA frames for
@@ -201,23 +242,15 @@ flush(struct client *c)
 {
 	const struct sf_output *o = c->h->a.out;
 	struct sf_msg m;
-	ssize_t n;
 	int i, s, sent;
 
+	if (c->control)
+		return flush_answer(c);
 	if (!c->live)
 		return 0;
 	for (;;) {
-		while (c->outoff < c->outlen) {
-			n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
-			    MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (n == -1 && errno == EINTR)
-				continue;
-			if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-				return 0;
-			if (n == -1)
-				return -1;
-			c->outoff += (size_t)n;
-		}
+		if ((sent = send_out(c, c->out)) != 1)
+			return sent;
 		if (c->exit_queued && !c->exit_sent) {
 			/* All said: now it has LINGER_MS to hang up. */
 			c->exit_sent = true;
@@ -262,7 +295,7 @@ push(struct client *c)
 {
 	if (flush(c) == -1)
 		drop(c);
-	else if (c->live)
+	else if (c->live || c->answer != NULL)
 		want_write(c);
 }
 
@@ -345,6 +378,47 @@ hear_cache(struct client *c)
 	push(c);
 }
 
+static void refuse(struct client *c, int reason);
+
+/*
+ * A control client's request (proto.h, "Control connections"): exactly one
+ * frame, answered once.  The answer may be long (STATUS), so it has a
+ * buffer of its own, made only for control clients.
+ */
+static void
+hear_request(struct client *c)
+{
+	struct sf_msg m, answer;
+	int len;
+
+	len = sf_proto_decode(c->in, c->inlen, &m);
+	if (len == 0)
+		return;
+	if (len < 0 || (size_t)len != c->inlen || (m.type != SF_MSG_QUERY &&
+	    m.type != SF_MSG_FORGET && m.type != SF_MSG_CANCEL) ||
+	    c->h->a.control == NULL) {
+		drop(c);
+		return;
+	}
+	if (m.type != SF_MSG_QUERY && !c->key_ok) {
+		refuse(c, SF_REFUSE_KEY);
+		return;
+	}
+	memset(&answer, 0, sizeof(answer));
+	c->h->a.control(c->h->a.arg, &m, &answer);
+	if ((c->answer = malloc(SF_PROTO_MAX_BIG)) == NULL ||
+	    (len = sf_proto_encode(&answer, c->answer, SF_PROTO_MAX_BIG)) < 0) {
+		drop(c);
+		return;
+	}
+	c->inlen = 0;
+	c->outoff = 0;
+	c->outlen = (size_t)len;
+	/* The timer set at accept still runs: one that does not read its
+	 * answer in time is dropped like one that never said HELLO. */
+	push(c);
+}
+
 static void
 refuse(struct client *c, int reason)
 {
@@ -373,10 +447,11 @@ hear(struct client *c)
 		hear_cache(c);
 		return;
 	}
-	if (c->live) {
+	if (c->live || c->answer != NULL) {
 		/* A welcomed client never speaks again (but for the CACHE
-		 * it owes): this is its end of file, or a protocol violation;
-		 * either way it leaves. */
+		 * it owes), nor does a control client once it has asked:
+		 * this is its end of file, or a protocol violation; either
+		 * way it leaves. */
 		drop(c);
 		return;
 	}
@@ -390,15 +465,33 @@ hear(struct client *c)
 		return;
 	}
 	c->inlen += (size_t)n;
+	if (c->control) {
+		hear_request(c);
+		return;
+	}
 	len = sf_proto_decode(c->in, c->inlen, &m);
 	if (len == 0)
 		return;
-	if (len < 0 || m.type != SF_MSG_HELLO || (size_t)len != c->inlen) {
+	if (len < 0 || m.type != SF_MSG_HELLO ||
+	    ((size_t)len != c->inlen && m.u.hello.flags != SF_HELLO_CONTROL)) {
 		drop(c);
 		return;
 	}
 	if (m.u.hello.version != SF_PROTO_VERSION ||
 	    (m.u.hello.flags & ~(SF_HELLO_ORDER | SF_HELLO_CACHE)) != 0) {
+		if (m.u.hello.version == SF_PROTO_VERSION &&
+		    m.u.hello.flags == SF_HELLO_CONTROL) {
+			/* Not a joiner: its request may have come along. */
+			c->control = true;
+			c->key_ok = memcmp(m.u.hello.digest, c->h->a.digest,
+			    SF_DIGEST_LEN) == 0;
+			c->h->ncontrol++;
+			c->h->npending--;
+			c->inlen -= (size_t)len;
+			memmove(c->in, c->in + len, c->inlen);
+			hear_request(c);
+			return;
+		}
 		refuse(c, SF_REFUSE_VERSION);
 		return;
 	}
@@ -479,7 +572,8 @@ evict_oldest_pending(sf_hub *h)
 	struct client *c, *oldest = NULL;
 
 	for (c = h->head; c != NULL; c = c->next)
-		if (!c->live && (oldest == NULL || c->since < oldest->since))
+		if (!c->live && !c->control &&
+		    (oldest == NULL || c->since < oldest->since))
 			oldest = c;
 	if (oldest != NULL)
 		drop(oldest);
@@ -506,8 +600,11 @@ accept_ready(void *arg, int lfd, int ready)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				/* Whoever queued before the door closed is in:
+				 * newcomers come through the renamed socket,
+				 * and only ask (runner.c). */
 				if (h->stopping)
-					close_listener(h);  /* the queue is empty */
+					h->drained = true;
 				return;
 			}
 			/* EMFILE, ENFILE, ENOBUFS, ENOMEM, or worse: pause
@@ -520,7 +617,7 @@ accept_ready(void *arg, int lfd, int ready)
 		}
 		/* Another user may neither join nor speak to a flight. */
 		if (sf_unixsock_peer(fd, &cr) == -1 || cr.uid != geteuid() ||
-		    (h->stopping && !h->ended) || (c = add(h, fd)) == NULL) {
+		    (c = add(h, fd)) == NULL) {
 			close(fd);
 			continue;
 		}
@@ -583,7 +680,8 @@ sf_hub_stop(sf_hub *h, bool drop_all)
 	if (drop_all)
 		for (c = h->head; c != NULL; c = next) {
 			next = c->next;
-			drop(c);
+			if (!c->control)
+				drop(c);
 		}
 	/* Take in what already queued; the listener closes once it is empty. */
 	if (h->a.listenfd != -1)
@@ -593,13 +691,24 @@ sf_hub_stop(sf_hub *h, bool drop_all)
 size_t
 sf_hub_clients(const sf_hub *h)
 {
-	return h->n;
+	return h->n - h->ncontrol;
 }
 
 bool
 sf_hub_idle(const sf_hub *h)
 {
-	return h->n == 0 && h->a.listenfd == -1;
+	return h->n == h->ncontrol && h->drained;
+}
+
+size_t
+sf_hub_attached(const sf_hub *h)
+{
+	const struct client *c;
+	size_t n = 0;
+
+	for (c = h->head; c != NULL; c = c->next)
+		n += c->live;
+	return n;
 }
 
 void

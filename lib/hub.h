@@ -34,6 +34,10 @@ struct sf_hub_args {
 	 * directory's descriptor, which the callee owns from then on.  The
 	 * client gets EXIT only after this has returned. */
 	void (*cache)(void *arg, uint64_t keep_ms, uint8_t flags, int dirfd);
+	/* A control client's request (QUERY, FORGET, CANCEL; proto.h): fill
+	 * answer (STATUS or DONE), which the hub sends before it closes.
+	 * FORGET and CANCEL come only with the flight's own digest. */
+	void (*control)(void *arg, const struct sf_msg *req, struct sf_msg *answer);
 	void *arg;
 };
 
@@ -56,18 +60,25 @@ void sf_hub_note(sf_hub *h, int stop_sig);
 void sf_hub_end(sf_hub *h, const struct sf_msg *exit);
 
 /*
- * sf_hub_stop — stop taking joiners (the caller has removed the socket's
- * name): what already queued on the listener is served when the flight has
- * ended (sf_hub_end), dropped otherwise; then the listener is closed.  With
- * drop, every client is dropped too (the flight was abandoned).
+ * sf_hub_stop — the caller has taken the socket's name away from joiners
+ * (runner.c renames it for control clients): take in what already queued
+ * on the listener, now.  With drop, every client but the control ones is
+ * dropped, and so is every joiner from now on (the flight was abandoned).
+ * The listener stays open for control clients until sf_hub_free.
  */
 void sf_hub_stop(sf_hub *h, bool drop);
 
-/* sf_hub_clients — connections open (welcomed or not yet). */
+/* sf_hub_clients — connections open (welcomed or not yet), but for control
+ * clients (they keep nothing alive). */
 size_t sf_hub_clients(const sf_hub *h);
 
-/* sf_hub_idle — nobody is connected and the listener is closed. */
+/* sf_hub_idle — since sf_hub_stop, every connection that queued has been
+ * taken in (even under a descriptor limit, which only slows that down), and
+ * nobody but control clients is connected. */
 bool sf_hub_idle(const sf_hub *h);
+
+/* sf_hub_attached — clients welcomed: invocations attached. */
+size_t sf_hub_attached(const sf_hub *h);
 
 void sf_hub_free(sf_hub *h);
 

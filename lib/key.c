@@ -303,3 +303,14 @@ fail:
 	snprintf(err, errlen, "cannot mix inputs into the key: %s", strerror(errno));
 	return -1;
 }
+
+int
+sf_key_is_hex(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+	return 1;
+}

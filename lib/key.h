@@ -16,13 +16,17 @@
 
 #include "proto.h"
 
-#define SF_KEY_MAX      4096
+#define SF_KEY_MAX      SF_PROTO_MAX_KEY
 #define SF_KEY_NAME_LEN 32      /* hex digits in a file name */
 
 struct sf_key {
 	uint8_t digest[SF_DIGEST_LEN];
 	char name[SF_KEY_NAME_LEN + 1];  /* NUL-terminated hex */
 };
+
+/* sf_key_is_hex — p[0 .. n) are lower-case hexadecimal digits, as in the
+ * runtime files' names. */
+int sf_key_is_hex(const char *p, size_t n);
 
 /* sf_sha256 — the SHA-256 of n bytes at p into out. */
 void sf_sha256(const void *p, size_t n, uint8_t out[SF_DIGEST_LEN]);

@@ -13,6 +13,10 @@
 #define NOTE_LEN    (1 + 1)
 #define EXIT_LEN    (1 + 4 + 4 + 8 + 8 + 8)
 #define CACHE_LEN   (8 + 1)
+#define CANCEL_LEN  4
+#define DONE_LEN    1
+#define STATUS_LEN  SF_PROTO_STATUS_FIXED
+#define STATUS_FLAGS (SF_STATUS_DERIVED | SF_STATUS_ARGV_CUT | SF_STATUS_ENDED)
 #define ORDER_SHIFT 62
 #define ORDER_MAX   ((1ULL << ORDER_SHIFT) - 1)
 
@@ -43,13 +47,32 @@ valid_how(uint8_t how)
 	return how >= SF_END_EXITED && how <= SF_END_FAILED;
 }
 
+/* STATUS's fields agree with each other (proto.h). */
+static int
+valid_status(uint8_t state, uint8_t flags, uint8_t how, size_t keylen,
+    const uint8_t *argv, size_t argvlen)
+{
+	if (state < SF_STATE_RUNNING || state > SF_STATE_FORGOTTEN ||
+	    (flags & ~STATUS_FLAGS) != 0)
+		return 0;
+	if ((flags & SF_STATUS_ENDED) ? !valid_how(how) : how != 0)
+		return 0;
+	if ((flags & SF_STATUS_DERIVED) ? keylen != 0 :
+	    keylen < 1 || keylen > SF_PROTO_MAX_KEY)
+		return 0;
+	return argvlen <= SF_PROTO_MAX_ARGV &&
+	    (argvlen == 0 || argv[argvlen - 1] == '\0');
+}
+
 int
 sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size)
 {
 	uint8_t *p = buf + SF_PROTO_HEADER;
 	size_t len;
 
-	if (size < SF_PROTO_MAX_FRAME)
+	if (size < SF_PROTO_MAX_FRAME || (m->type == SF_MSG_STATUS && size <
+	    SF_PROTO_HEADER + STATUS_LEN + (size_t)m->u.status.keylen +
+	    m->u.status.argvlen))
 		goto invalid;
 	switch (m->type) {
 	case SF_MSG_HELLO:
@@ -105,6 +128,41 @@ sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size)
 		p = sf_be_put64(p, m->u.cache.keep_ms);
 		*p++ = m->u.cache.flags;
 		break;
+	case SF_MSG_QUERY:
+	case SF_MSG_FORGET:
+		break;
+	case SF_MSG_CANCEL:
+		p = sf_be_put32(p, m->u.cancel.grace_ms);
+		break;
+	case SF_MSG_DONE:
+		if (m->u.done.done > 1)
+			goto invalid;
+		*p++ = m->u.done.done;
+		break;
+	case SF_MSG_STATUS:
+		if (!valid_status(m->u.status.state, m->u.status.flags,
+		    m->u.status.how, m->u.status.keylen, m->u.status.argv,
+		    m->u.status.argvlen))
+			goto invalid;
+		*p++ = m->u.status.state;
+		*p++ = m->u.status.flags;
+		p = sf_be_put32(p, m->u.status.runner);
+		p = sf_be_put32(p, m->u.status.invocations);
+		p = sf_be_put64(p, (uint64_t)m->u.status.started_ns);
+		p = sf_be_put64(p, (uint64_t)m->u.status.ended_ns);
+		p = sf_be_put64(p, m->u.status.size[0]);
+		p = sf_be_put64(p, m->u.status.size[1]);
+		*p++ = m->u.status.how;
+		p = sf_be_put32(p, (uint32_t)m->u.status.code);
+		p = sf_be_put16(p, m->u.status.keylen);
+		if (m->u.status.keylen > 0)
+			memcpy(p, m->u.status.key, m->u.status.keylen);
+		p += m->u.status.keylen;
+		p = sf_be_put16(p, m->u.status.argvlen);
+		if (m->u.status.argvlen > 0)
+			memcpy(p, m->u.status.argv, m->u.status.argvlen);
+		p += m->u.status.argvlen;
+		break;
 	default:
 		goto invalid;
 	}
@@ -118,6 +176,38 @@ invalid:
 	return -1;
 }
 
+/* STATUS's payload (plen bytes at p, at least STATUS_LEN) into m. */
+static int
+decode_status(const uint8_t *p, size_t plen, struct sf_msg *m)
+{
+	size_t keylen, argvlen;
+
+	m->u.status.state = p[0];
+	m->u.status.flags = p[1];
+	m->u.status.runner = sf_be_get32(p + 2);
+	m->u.status.invocations = sf_be_get32(p + 6);
+	m->u.status.started_ns = (int64_t)sf_be_get64(p + 10);
+	m->u.status.ended_ns = (int64_t)sf_be_get64(p + 18);
+	m->u.status.size[0] = sf_be_get64(p + 26);
+	m->u.status.size[1] = sf_be_get64(p + 34);
+	m->u.status.how = p[42];
+	m->u.status.code = (int32_t)sf_be_get32(p + 43);
+	keylen = sf_be_get16(p + 47);
+	/* The key, then the argv's length: both must be inside plen. */
+	if (STATUS_LEN + keylen > plen)
+		return -1;
+	argvlen = sf_be_get16(p + 49 + keylen);
+	if (STATUS_LEN + keylen + argvlen != plen)
+		return -1;
+	m->u.status.keylen = (uint16_t)keylen;
+	m->u.status.key = p + 49;
+	m->u.status.argvlen = (uint16_t)argvlen;
+	m->u.status.argv = p + 51 + keylen;
+	if (!valid_status(p[0], p[1], p[42], keylen, m->u.status.argv, argvlen))
+		return -1;
+	return 0;
+}
+
 int
 sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 {
@@ -129,7 +219,10 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 	if (len >= 1 && buf[0] != SF_MSG_HELLO && buf[0] != SF_MSG_WELCOME &&
 	    buf[0] != SF_MSG_REFUSE && buf[0] != SF_MSG_SPOOL &&
 	    buf[0] != SF_MSG_DATA && buf[0] != SF_MSG_NOTE &&
-	    buf[0] != SF_MSG_EXIT && buf[0] != SF_MSG_CACHE)
+	    buf[0] != SF_MSG_EXIT && buf[0] != SF_MSG_CACHE &&
+	    buf[0] != SF_MSG_QUERY && buf[0] != SF_MSG_STATUS &&
+	    buf[0] != SF_MSG_FORGET && buf[0] != SF_MSG_CANCEL &&
+	    buf[0] != SF_MSG_DONE)
 		goto bad;
 	if (len >= 2 && buf[1] != 0)
 		goto bad;
@@ -144,6 +237,14 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 	case SF_MSG_DATA:    if (plen != DATA_LEN) goto bad; break;
 	case SF_MSG_NOTE:    if (plen != NOTE_LEN) goto bad; break;
 	case SF_MSG_CACHE:   if (plen != CACHE_LEN) goto bad; break;
+	case SF_MSG_QUERY:
+	case SF_MSG_FORGET:  if (plen != 0) goto bad; break;
+	case SF_MSG_CANCEL:  if (plen != CANCEL_LEN) goto bad; break;
+	case SF_MSG_DONE:    if (plen != DONE_LEN) goto bad; break;
+	case SF_MSG_STATUS:
+		if (plen < STATUS_LEN || plen > SF_PROTO_MAX_BIG - SF_PROTO_HEADER)
+			goto bad;
+		break;
 	case SF_MSG_EXIT:
 		if (plen < EXIT_LEN || plen > EXIT_LEN + SF_PROTO_MAX_NAME)
 			goto bad;
@@ -210,6 +311,21 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 		if (p[8] & ~SF_CACHE_FAILURES)
 			goto bad;
 		break;
+	case SF_MSG_QUERY:
+	case SF_MSG_FORGET:
+		break;
+	case SF_MSG_CANCEL:
+		m->u.cancel.grace_ms = sf_be_get32(p);
+		break;
+	case SF_MSG_DONE:
+		m->u.done.done = p[0];
+		if (p[0] > 1)
+			goto bad;
+		break;
+	case SF_MSG_STATUS:
+		if (decode_status(p, plen, m) == -1)
+			goto bad;
+		break;
 	}
 	return (int)(SF_PROTO_HEADER + plen);
 bad:
@@ -236,4 +352,32 @@ sf_proto_order_get(const uint8_t rec[SF_ORDER_RECORD], int *stream,
 		return -1;
 	}
 	return 0;
+}
+
+size_t
+sf_proto_pack_argv(char *const argv[], uint8_t *out, size_t cap, int *cut)
+{
+	size_t len = 0, n;
+	int i;
+
+	*cut = 0;
+	if (cap > SF_PROTO_MAX_ARGV)
+		cap = SF_PROTO_MAX_ARGV;
+	for (i = 0; argv != NULL && argv[i] != NULL; i++) {
+		n = strlen(argv[i]);
+		if (len + n + 1 > cap) {
+			/* Cut to fit, if a byte of it fits at all. */
+			*cut = 1;
+			if (len + 1 < cap) {
+				n = cap - len - 1;
+				memcpy(out + len, argv[i], n);
+				out[len + n] = '\0';
+				len += n + 1;
+			}
+			break;
+		}
+		memcpy(out + len, argv[i], n + 1);
+		len += n + 1;
+	}
+	return len;
 }

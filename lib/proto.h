@@ -99,9 +99,56 @@
  * the runner kept up: writes to both pipes that land while the runner is
  * away are read one pipe after the other.
  *
+ * Control connections (sfexec --list, --forget, --cancel).  A client that
+ * only asks about the flight or steers it says HELLO with SF_HELLO_CONTROL
+ * (and no other flag), then at once one request; it is never welcomed,
+ * never counts as attached (so it neither keeps a flight alive nor is told
+ * its output), and gets one answer, after which the runner closes:
+ *
+ *   client -> runner   QUERY    (no payload): "what are you doing?"
+ *                               Any digest will do: --list does not know
+ *                               the keys it finds.
+ *   runner -> client   STATUS   u8 state (enum sf_flight_state),
+ *                               u8 flags (SF_STATUS_*),
+ *                               u32 runner pid (in the runner's own PID
+ *                               namespace; a client learns it in its own
+ *                               from the kernel, SO_PASSCRED),
+ *                               u32 invocations attached,
+ *                               i64 started, i64 ended (CLOCK_REALTIME
+ *                               nanoseconds; ended 0 until the end),
+ *                               u64 stdout size, u64 stderr size,
+ *                               u8 how (enum sf_end; 0 until the end),
+ *                               i32 code (EXIT's),
+ *                               u16 key length, the key's bytes (0 and none
+ *                               for a key derived from the command,
+ *                               SF_STATUS_DERIVED; 1..SF_PROTO_MAX_KEY else),
+ *                               u16 argv length, the command's arguments,
+ *                               each NUL-terminated, at most
+ *                               SF_PROTO_MAX_ARGV bytes in all
+ *                               (SF_STATUS_ARGV_CUT: the last one was cut;
+ *                               see sf_proto_pack_argv).
+ *                               The one frame longer than
+ *                               SF_PROTO_MAX_FRAME: up to SF_PROTO_MAX_BIG.
+ *   client -> runner   FORGET   (no payload), the digest in HELLO the key's:
+ *                               stop taking joiners and let the key go,
+ *                               running on for those attached (Go's Forget).
+ *   client -> runner   CANCEL   u32 grace_ms, the digest the key's: SIGTERM
+ *                               to the command's process group now, SIGKILL
+ *                               grace_ms later; no joiners meanwhile, and the
+ *                               result is not stored.
+ *   runner -> client   DONE     u8 done: 1 it was done, 0 there was nothing
+ *                               to do (the flight had ended, or was already
+ *                               forgotten or cancelled).
+ *
+ *   A FORGET or CANCEL whose HELLO digest is not the runner's key gets
+ *   REFUSE (SF_REFUSE_KEY).  A runner that has stopped taking joiners keeps
+ *   answering control connections until it exits: the socket is renamed
+ *   from H.sock to H.<inode>.ctl (runner.c), which no joiner connects to.
+ *
  * Versions.  2 added HELLO's SF_HELLO_ORDER, the SF_ORDER stream in SPOOL
  * and DATA, NOTE, and EXIT's order index size (8 bytes longer than in 1).
- * 3 added HELLO's SF_HELLO_CACHE and CACHE.
+ * 3 added HELLO's SF_HELLO_CACHE and CACHE.  4 added SF_HELLO_CONTROL,
+ * QUERY, STATUS, FORGET, CANCEL and DONE.
  * Peers of different versions never get past HELLO, so no other frame of
  * one is ever read by the other.
  *
@@ -127,17 +174,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SF_PROTO_VERSION      3
+#define SF_PROTO_VERSION      4
 #define SF_PROTO_HEADER       4
 #define SF_PROTO_MAX_NAME     255
 #define SF_PROTO_MAX_PAYLOAD  (33 + SF_PROTO_MAX_NAME)
 #define SF_PROTO_MAX_FRAME    (SF_PROTO_HEADER + SF_PROTO_MAX_PAYLOAD)
+#define SF_PROTO_MAX_KEY      4096    /* a key's bytes (key.h SF_KEY_MAX) */
+#define SF_PROTO_MAX_ARGV     4096    /* STATUS's packed arguments */
+#define SF_PROTO_STATUS_FIXED 51      /* STATUS's payload before key, argv */
+#define SF_PROTO_MAX_BIG      (SF_PROTO_HEADER + SF_PROTO_STATUS_FIXED + \
+                               SF_PROTO_MAX_KEY + SF_PROTO_MAX_ARGV)
 #define SF_DIGEST_LEN         32
 #define SF_ORDER_RECORD       8
 
 /* HELLO's flags. */
 #define SF_HELLO_ORDER        0x0001  /* send me SF_ORDER's SPOOL and DATA */
 #define SF_HELLO_CACHE        0x0002  /* a CACHE frame follows WELCOME */
+#define SF_HELLO_CONTROL      0x0004  /* a control request follows HELLO */
+
+/* STATUS's flags. */
+#define SF_STATUS_DERIVED     0x01    /* the key was derived from the command */
+#define SF_STATUS_ARGV_CUT    0x02    /* the arguments did not all fit */
+#define SF_STATUS_ENDED       0x04    /* how, code and ended are set */
 
 /* CACHE's flags. */
 #define SF_CACHE_FAILURES     0x01    /* store a non-zero exit status too */
@@ -151,6 +209,21 @@ enum sf_msg_type {
 	SF_MSG_NOTE    = 'N',
 	SF_MSG_EXIT    = 'X',
 	SF_MSG_CACHE   = 'C',
+	SF_MSG_QUERY   = 'Q',
+	SF_MSG_STATUS  = 'T',
+	SF_MSG_FORGET  = 'F',
+	SF_MSG_CANCEL  = 'K',
+	SF_MSG_DONE    = 'O',
+};
+
+/* What a flight is doing, as STATUS says; values are wire format. */
+enum sf_flight_state {
+	SF_STATE_RUNNING    = 1,  /* the command runs; joiners are welcome */
+	SF_STATE_STOPPING   = 2,  /* ended (slow readers drain it) or abandoned
+	                             (the command is being stopped) */
+	SF_STATE_REFRESHING = 3,  /* a background refresh (stale-while-revalidate) */
+	SF_STATE_FORGOTTEN  = 4,  /* forgotten or cancelled: runs on for those
+	                             attached, takes no joiners */
 };
 
 enum sf_refuse {
@@ -185,6 +258,19 @@ struct sf_msg {
 		struct { uint8_t stream; uint64_t end; } data;
 		struct { uint8_t what, sig; } note;
 		struct { uint64_t keep_ms; uint8_t flags; } cache;
+		struct { uint32_t grace_ms; } cancel;
+		struct { uint8_t done; } done;
+		struct {
+			uint8_t state, flags, how;
+			uint32_t runner, invocations;
+			int32_t code;
+			int64_t started_ns, ended_ns;
+			uint64_t size[2];           /* stdout, stderr */
+			uint16_t keylen, argvlen;
+			/* Point into the decoded buffer (or the encoder's
+			 * caller's memory); not NUL-terminated. */
+			const uint8_t *key, *argv;
+		} status;
 		struct {
 			uint8_t how;
 			int32_t code, err;
@@ -197,8 +283,9 @@ struct sf_msg {
 
 /*
  * sf_proto_encode — write m as one frame into buf (at least SF_PROTO_MAX_FRAME
- * bytes).  Returns the frame length, or -1 with errno EINVAL for a message
- * that the decoder would refuse.
+ * bytes; for STATUS, at least the frame's length, SF_PROTO_MAX_BIG will
+ * always do).  Returns the frame length, or -1 with errno EINVAL for a
+ * message that the decoder would refuse, or a buf too small.
  */
 int sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size);
 
@@ -210,6 +297,16 @@ int sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size);
  * type, an out-of-range field).  Never reads beyond buf[len - 1].
  */
 int sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m);
+
+/*
+ * sf_proto_pack_argv — the arguments argv[0 ..] (NULL-terminated) as STATUS
+ * and cache entries (cache.h) carry them: each argument's bytes and a NUL,
+ * back to back, into out (cap bytes, at most SF_PROTO_MAX_ARGV).  An
+ * argument that does not fit whole is cut to fit with its NUL, *cut is
+ * set, and the rest are left out.  Returns the length.
+ */
+size_t sf_proto_pack_argv(char *const argv[], uint8_t *out, size_t cap,
+    int *cut);
 
 /*
  * sf_proto_order_put — write the order index record "stream's run ended at

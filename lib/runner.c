@@ -18,11 +18,25 @@
  *       second copy beside the one still cleaning up.
  *   ENDED      leaves when every client has hung up (or lingered too long).
  *   ABANDONED  leaves when the command's process group is gone.
+ *
+ * Two requests of control clients (proto.h) bend it, while RUNNING:
+ *   FORGET  the socket stops taking joiners and the key is let go at once,
+ *           so the next invocation starts a new flight beside this one,
+ *           which runs on for the invocations attached and stores nothing
+ *           (a refresh, with nobody attached, is abandoned at once).
+ *   CANCEL  the socket stops taking joiners and the command gets SIGTERM,
+ *           SIGKILL after the grace asked for; the key stays held until
+ *           the flight has ended as the command died, and nothing is stored.
+ *
+ * Closing the door renames the socket from H.sock to H.<inode>.ctl rather
+ * than removing it: joiners only ever connect to H.sock, and --list can
+ * still reach the runner until it exits, when the name goes too.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -68,6 +82,14 @@ struct runner {
 	int64_t ended_ns;           /* when (cache.h's clock) */
 	struct cache_dir cache[CACHE_DIRS];
 	int ncache;
+	int64_t started_ns;         /* when the runner began (cache.h's clock) */
+	bool forgotten;             /* FORGET or CANCEL heard */
+	bool cancelled;             /* CANCEL heard */
+	bool door_closed;
+	char ctlname[SF_KEY_NAME_LEN + 32]; /* the socket's name once renamed */
+	uint8_t argv[SF_PROTO_MAX_ARGV]; /* the command, packed for STATUS */
+	size_t argvlen;
+	int argv_cut;
 };
 
 /* The starter's signal mask, saved by sf_runner_spawn before the fork. */
@@ -106,11 +128,32 @@ close_others(int *keep, int n)
 
 /* ---- the key ----------------------------------------------------------------- */
 
-/* Remove our socket's name (never another flight's), so nobody joins. */
+/*
+ * Take our socket's name (never another flight's) from joiners: rename it
+ * for control clients (see the top), or, if that cannot be done, remove it.
+ */
 static void
 close_door(struct runner *r)
 {
-	sf_unixsock_unlink(r->a->dirfd, r->a->sockname, &r->a->bound);
+	if (r->door_closed)
+		return;
+	r->door_closed = true;
+	snprintf(r->ctlname, sizeof(r->ctlname), "%s.%llu.ctl", r->a->key->name,
+	    (unsigned long long)r->a->bound.st_ino);
+	if (sf_unixsock_rename(r->a->dirfd, r->a->sockname, &r->a->bound,
+	    r->ctlname) == -1) {
+		r->ctlname[0] = '\0';
+		sf_unixsock_unlink(r->a->dirfd, r->a->sockname, &r->a->bound);
+	}
+}
+
+/* On the way out: the renamed socket's name goes too. */
+static void
+remove_door(struct runner *r)
+{
+	close_door(r);
+	if (r->ctlname[0] != '\0')
+		sf_unixsock_unlink(r->a->dirfd, r->ctlname, &r->a->bound);
 }
 
 /*
@@ -239,7 +282,7 @@ store(struct runner *r, const struct cache_dir *d)
 	const struct sf_msg *m = &r->exit;
 	int s;
 
-	if (m->u.exit.how != SF_END_EXITED ||
+	if (m->u.exit.how != SF_END_EXITED || r->forgotten ||
 	    (m->u.exit.code != 0 && !d->failures))
 		return;
 	for (s = 0; s < 3; s++) {
@@ -247,7 +290,11 @@ store(struct runner *r, const struct cache_dir *d)
 		res.size[s] = r->out.size[s];
 	}
 	res.status = m->u.exit.code;
+	res.started_ns = r->started_ns;
 	res.ended_ns = r->ended_ns;
+	res.key = (const uint8_t *)r->a->key_text;
+	res.keylen = r->a->key_len;
+	res.argv = r->a->argv;
 	/* A full disk costs the cache its entry, never an invocation its
 	 * output: the flight's spools are untouched. */
 	(void)sf_cache_store(d->fd, r->a->key, &res, d->keep_ms);
@@ -305,6 +352,75 @@ cache_free(struct runner *r)
 	r->ncache = 0;
 }
 
+/* ---- control clients (proto.h) ---------------------------------------------- */
+
+static void
+status(struct runner *r, struct sf_msg *m)
+{
+	m->type = SF_MSG_STATUS;
+	if (r->state != RUNNING || r->cancelled)
+		m->u.status.state = SF_STATE_STOPPING;
+	else if (r->forgotten)
+		m->u.status.state = SF_STATE_FORGOTTEN;
+	else if (r->a->refresh)
+		m->u.status.state = SF_STATE_REFRESHING;
+	else
+		m->u.status.state = SF_STATE_RUNNING;
+	m->u.status.runner = (uint32_t)getpid();
+	m->u.status.invocations = (uint32_t)sf_hub_attached(r->hub);
+	m->u.status.started_ns = r->started_ns;
+	m->u.status.size[0] = r->out.size[0];
+	m->u.status.size[1] = r->out.size[1];
+	if (r->state == ENDED) {
+		m->u.status.flags |= SF_STATUS_ENDED;
+		m->u.status.ended_ns = r->ended_ns;
+		m->u.status.how = r->exit.u.exit.how;
+		/* The errno of a failure says 126 or 127 (sfexec.c). */
+		m->u.status.code = r->exit.u.exit.how == SF_END_EXITED ||
+		    r->exit.u.exit.how == SF_END_SIGNALED ?
+		    r->exit.u.exit.code : r->exit.u.exit.err;
+	}
+	if (r->a->key_text == NULL)
+		m->u.status.flags |= SF_STATUS_DERIVED;
+	else {
+		m->u.status.key = (const uint8_t *)r->a->key_text;
+		m->u.status.keylen = (uint16_t)r->a->key_len;
+	}
+	if (r->argv_cut)
+		m->u.status.flags |= SF_STATUS_ARGV_CUT;
+	m->u.status.argv = r->argv;
+	m->u.status.argvlen = (uint16_t)r->argvlen;
+}
+
+static void
+on_control(void *arg, const struct sf_msg *req, struct sf_msg *answer)
+{
+	struct runner *r = arg;
+	bool running = r->state == RUNNING && !r->cmd.done;
+
+	if (req->type == SF_MSG_QUERY) {
+		status(r, answer);
+		return;
+	}
+	answer->type = SF_MSG_DONE;
+	if (req->type == SF_MSG_FORGET && running && !r->forgotten) {
+		r->forgotten = true;
+		close_door(r);
+		sf_hub_stop(r->hub, false);
+		release_key(r);
+		answer->u.done.done = 1;
+	} else if (req->type == SF_MSG_CANCEL && running && !r->cancelled) {
+		/* The key stays held until the command is gone (release_key
+		 * at the end), so no second copy starts beside the dying one. */
+		r->cancelled = r->forgotten = true;
+		close_door(r);
+		sf_hub_stop(r->hub, false);
+		r->cmd.grace_ms = (long)req->u.cancel.grace_ms;
+		sf_command_abandon(&r->cmd);
+		answer->u.done.done = 1;
+	}
+}
+
 /* After every turn of the loop: move the lifecycle on (see the top). */
 static void
 step(void *arg)
@@ -326,7 +442,8 @@ step(void *arg)
 			close_door(r);
 			sf_hub_stop(r->hub, false);     /* the queued get EXIT too */
 			release_key(r);
-		} else if (sf_hub_clients(r->hub) == 0 && !r->a->refresh) {
+		} else if (sf_hub_clients(r->hub) == 0 && !r->cancelled &&
+		    (!r->a->refresh || r->forgotten)) {
 			/* Nobody is left to read the output: stop the command. */
 			r->state = ABANDONED;
 			cache_free(r);
@@ -416,6 +533,9 @@ runner_main(const struct sf_runner_args *a)
 	memset(&r, 0, sizeof(r));
 	r.a = a;
 	r.lockfd = a->lockfd;
+	r.started_ns = sf_cache_now();
+	r.argvlen = sf_proto_pack_argv(a->argv, r.argv, sizeof(r.argv),
+	    &r.argv_cut);
 	keep[0] = a->dirfd;
 	keep[1] = a->listenfd;
 	keep[2] = a->starterfd;
@@ -482,6 +602,7 @@ runner_main(const struct sf_runner_args *a)
 	ha.pgid = (uint32_t)(r.cmd.pid > 0 ? r.cmd.pid : 0);
 	ha.admit = admit;
 	ha.cache = on_cache;
+	ha.control = on_control;
 	ha.arg = &r;
 	fcntl(a->listenfd, F_SETFL, O_NONBLOCK);
 	fcntl(a->starterfd, F_SETFL, O_NONBLOCK);
@@ -508,6 +629,7 @@ runner_main(const struct sf_runner_args *a)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
 	sf_loop_run(r.loop, step, &r);
+	remove_door(&r);
 	_exit(0);
 }
 

@@ -38,6 +38,8 @@ struct sf_runner_args {
 	int starterfd;              /* runner's end of a socketpair with the starter */
 	int stdinfd;                /* the command's stdin if not our own 0, or -1 */
 	const struct sf_key *key;   /* the flight's key (HELLO must match it) */
+	const char *key_text;       /* --key's bytes, for --list; NULL: derived */
+	size_t key_len;
 	char *const *argv;          /* the command */
 	long grace_ms;              /* SIGTERM to SIGKILL, once abandoned */
 	/* A background refresh (sf_flight_refresh): nobody need be attached,

@@ -29,6 +29,9 @@ struct sf_opts {
 	int dirfd;                /* open runtime directory (rundir.h) */
 	const char *dir;          /* its path, for the socket and messages */
 	struct sf_key key;
+	const char *key_text;     /* the key's bytes as given (--list shows
+	                             them); NULL: derived from the command */
+	size_t key_len;
 	char *const *argv;        /* run if this invocation starts the flight */
 	int no_wait;              /* 1: do not join a running flight (EBUSY) */
 	long grace_ms;            /* abandoned command: SIGTERM to SIGKILL */

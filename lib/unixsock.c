@@ -81,6 +81,36 @@ sf_unixsock_unlink(int dirfd, const char *name, const struct stat *bound)
 }
 
 int
+sf_unixsock_rename(int dirfd, const char *name, const struct stat *bound,
+    const char *newname)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    st.st_dev != bound->st_dev || st.st_ino != bound->st_ino)
+		return -1;
+	return renameat2(dirfd, name, dirfd, newname, RENAME_NOREPLACE);
+}
+
+int
+sf_unixsock_send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
 sf_unixsock_peer(int fd, struct ucred *cr)
 {
 	socklen_t len = sizeof(*cr);

@@ -42,6 +42,14 @@ int sf_unixsock_listen(int dirfd, const char *dir, const char *name,
 int sf_unixsock_unlink(int dirfd, const char *name, const struct stat *bound);
 
 /*
+ * sf_unixsock_rename — give name in dirfd the name newname, if it is still
+ * the socket that was bound, and if nothing has newname yet.  A listening
+ * socket keeps listening under its new name.  0, or -1/errno.
+ */
+int sf_unixsock_rename(int dirfd, const char *name, const struct stat *bound,
+    const char *newname);
+
+/*
  * sf_unixsock_connect — connect to name in dirfd, without following a
  * symbolic link, and check that the peer is this user.  Returns the
  * socket, or -1 with errno: ENOENT (nothing there), ECONNREFUSED (a socket
@@ -54,6 +62,12 @@ int sf_unixsock_connect(int dirfd, const char *dir, const char *name,
 /* sf_unixsock_peer — the peer's credentials, pid translated by the kernel
  * into our PID namespace (0 if it is not visible there); -1/errno. */
 int sf_unixsock_peer(int fd, struct ucred *cr);
+
+/*
+ * sf_unixsock_send_all — send all len bytes of buf on the blocking socket
+ * fd, without SIGPIPE (EPIPE instead).  0, or -1 with errno.
+ */
+int sf_unixsock_send_all(int fd, const void *buf, size_t len);
 
 /*
  * sf_unixsock_send_fd — send len bytes of buf with descriptor passfd

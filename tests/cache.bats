@@ -162,8 +162,10 @@ cmd() { echo "$FC" count "$T/count" out 'out\n' err 'err\n' exit "${1:-0}"; }
 	local i n size
 	sfrun --ttl 60 -k dmg -- "$FC" count "$T/count" out 'good\n'
 	size=$(stat -c %s "$(entry_of dmg)")
-	assert_equal 128 "$size" "entry size"
-	for ((i = 0; i < 128; i += 7)); do
+	# the header (136 bytes), then the key and the command (cache.h)
+	assert_equal $((136 + 3 + $(printf '%s\0' "$FC" count "$T/count" out 'good\n' | wc -c))) \
+		"$size" "entry size"
+	for ((i = 0; i < size; i += 7)); do
 		# every bit of byte i flipped, in place
 		"$PY" -c 'import sys
 f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2])); b = f.read(1)

@@ -192,6 +192,26 @@ usage_error_like() {
 	assert_match 'COMMAND' "$output" "help text"
 }
 
+@test "every long option in --help is in the man page's SYNOPSIS and OPTIONS, and back" {
+	local man=$BATS_TEST_DIRNAME/../man/sfexec.1 help opts mopts o
+	help=$("$SFEXEC" --help)
+	opts=$(grep -oE -- '--[a-z][-a-z]+' <<<"$help" | sort -u)
+	# the man page writes --name as "Fl Fl name"
+	mopts=$(sed -n '/^\.Sh OPTIONS/,/^\.Sh /p' "$man" | grep -oE 'Fl Fl [a-z][-a-z]+' |
+		sed 's/^Fl Fl /--/' | sort -u)
+	for o in $opts; do
+		grep -qE "^\.It .*Fl Fl ${o#--}( |\$)" "$man" || fail "$o is not an .It of the man page"
+		# the SYNOPSIS gives the short form where there is one
+		grep -qE -- "-[a-zA-Z], $o( |\$)" <<<"$help" && continue
+		sed -n '/^\.Sh SYNOPSIS/,/^\.Sh /p' "$man" | grep -qE "Fl Fl ${o#--}( |\$)" ||
+			fail "$o is not in the SYNOPSIS"
+	done
+	for o in $mopts; do
+		grep -qE -- "(^|[^-[:alnum:]])$o([^-[:alnum:]]|\$)" <<<"$help" ||
+			fail "the man page's $o is not in --help"
+	done
+}
+
 @test "-h is --help and runs nothing" {
 	run --separate-stderr "$SFEXEC" --help
 	local long=$output

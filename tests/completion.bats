@@ -71,6 +71,51 @@ offers_exactly() {
 
 SFEXEC_OPTS=(--key --dir --no-wait --wait-timeout --grace --ttl --cache-dir --key-env)
 
+# stub_sfexec [SCRIPT]: put first in PATH an `sfexec` that records its
+# arguments in $T/stub.args (one line a call, %q-quoted) and, for
+# --list --json (with any -d, --cache-dir), prints canned rows: a running
+# key (a whole row, with "key":" in an argument), a key with a space, one with quotes, a derived and an unresponsive
+# row (key null), one whose text holds a backslash and a byte that is not
+# UTF-8, an escaped slash, and a key with a tab (a control character).
+# SCRIPT, if given, replaces what it does after recording.
+stub_sfexec() {
+	mkdir -p "$T/bin"
+	{
+		printf '#!/bin/bash\nprintf "%%q " "$@" >>%q; echo >>%q\n' \
+			"$T/stub.args" "$T/stub.args"
+		if [[ -n ${1-} ]]; then
+			printf '%s\n' "$1"
+		else
+			cat <<-'EOF'
+			[[ $1 == --list && $2 == --json ]] || exit 125
+			cat <<'ROWS'
+			{"id":"00000000000000000000000000000001","key":"mirror-sync","derived":false,"state":"running","runner_pid":41022,"started":"2026-12-01T05:29:52Z","ended":null,"age_seconds":720,"invocations":3,"stdout_bytes":10695475,"stderr_bytes":0,"exit_status":null,"argv":["rsync","-a","key\":\"not-a-key"],"argv_cut":false,"keep_until":null}
+			{"id":"00000000000000000000000000000002","key":"my key","derived":false,"state":"cached","runner_pid":null}
+			{"id":"00000000000000000000000000000003","key":"say \"hi\", it's","derived":false,"state":"running"}
+			{"id":"00000000000000000000000000000004","key":null,"derived":true,"state":"running"}
+			{"id":"00000000000000000000000000000005","key":null,"derived":false,"state":"unresponsive"}
+			{"id":"00000000000000000000000000000006","key":"back\\\\slash \\xff","derived":false,"state":"running"}
+			{"id":"00000000000000000000000000000007","key":"a\/b","derived":false,"state":"forgotten"}
+			{"id":"00000000000000000000000000000008","key":"tab\tkey","derived":false,"state":"running"}
+			ROWS
+			EOF
+		fi
+	} >"$T/bin/sfexec"
+	chmod +x "$T/bin/sfexec"
+	export PATH="$T/bin:$PATH"
+	: >"$T/stub.args"
+}
+
+# KEYS: the stub's keys as completion offers them outside quotes.
+stub_keys() {
+	local k q
+	KEYS=()
+	for k in mirror-sync 'my key' "say \"hi\", it's" a/b $'back\\slash \xff'; do
+		printf -v q %q "$k"
+		KEYS+=("$q")
+	done
+}
+
 @test "bash: sourcing the script registers complete -F _sfexec sfexec" {
 	for mode in "${MODES[@]}"; do
 		run --separate-stderr bash --norc --noprofile -c '
@@ -145,17 +190,146 @@ SFEXEC_OPTS=(--key --dir --no-wait --wait-timeout --grace --ttl --cache-dir --ke
 	done
 }
 
-@test "bash: -k, --key, -w, --grace, --ttl and the stale windows complete nothing" {
+@test "bash: -w, --grace, --ttl and the stale windows complete nothing" {
 	cd "$T"
 	: >anyfile
+	stub_sfexec
 	for mode in "${MODES[@]}"; do
-		for opt in -k --key -w --wait-timeout --grace --ttl \
+		for opt in -w --wait-timeout --grace --ttl \
 		    --stale-while-revalidate --stale-if-error; do
 			comp "$mode" "$opt" ""
 			offers_exactly
 		done
 		comp "$mode" --ttl 5 --grace ""
 		offers_exactly
+	done
+}
+
+@test "bash: -k and --key complete the keys of sfexec --list --json, quoted" {
+	stub_sfexec
+	stub_keys
+	for mode in "${MODES[@]}"; do
+		comp "$mode" -k ""
+		offers_exactly "${KEYS[@]}"
+		comp "$mode" --key ""
+		offers_exactly "${KEYS[@]}"
+		comp "$mode" -k m
+		offers_exactly mirror-sync 'my\ key'
+		comp "$mode" -k 'my\ '                      # typed with a backslash
+		offers_exactly 'my\ key'
+		comp "$mode" --key = m                      # --key=m
+		offers_exactly mirror-sync 'my\ key'
+		comp "$mode" --key=m                        # one word
+		offers_exactly --key=mirror-sync '--key=my\ key'
+		comp "$mode" -km                            # attached, clustered
+		offers_exactly -kmirror-sync '-kmy\ key'
+		comp "$mode" -vnkm
+		offers_exactly -vnkmirror-sync '-vnkmy\ key'
+		comp "$mode" -k x
+		offers_exactly
+	done
+	# one --list --json per completion, nothing else asked of it
+	[[ $(sort -u "$T/stub.args") == "--list --json " ]] ||
+		fail "the stub was called otherwise" "$(cat "$T/stub.args")"
+}
+
+@test "bash: keys inside an opening quote are quoted for that quote" {
+	stub_sfexec
+	for mode in "${MODES[@]}"; do
+		comp "$mode" -k '"my'
+		offers_exactly 'my key'
+		comp "$mode" -k '"sa'
+		offers_exactly 'say \"hi\", it'\''s'
+		comp "$mode" -k "'sa"
+		offers_exactly "say \"hi\", it'\\''s"
+	done
+}
+
+@test "bash: -k after --forget and --cancel completes keys too" {
+	stub_sfexec
+	stub_keys
+	for mode in "${MODES[@]}"; do
+		comp "$mode" --forget -k ""
+		offers_exactly "${KEYS[@]}"
+		comp "$mode" --cancel --grace 2 --key m
+		offers_exactly mirror-sync 'my\ key'
+		comp "$mode" -v --forget --key = a
+		offers_exactly a/b
+	done
+}
+
+@test "bash: -d and --cache-dir given before -k go to that --list" {
+	mkdir -p "$T/run dir" "$T/cache"
+	stub_sfexec
+	for mode in "${MODES[@]}"; do
+		: >"$T/stub.args"
+		comp "$mode" -d "$T/run\ dir" --cache-dir "$T/cache" -k m
+		offers_exactly mirror-sync 'my\ key'
+		comp "$mode" --forget --dir = "'$T/run dir'" --cache-dir="$T/cache" -k m
+		offers_exactly mirror-sync 'my\ key'
+		comp "$mode" --cancel -qd"$T/cache" --key ""
+		comp "$mode" -d '$HOME' -k m                # an expansion: not run
+		offers_exactly mirror-sync 'my\ key'
+		assert_equal "$(printf '%s\n' \
+			"--list --json -d $(printf %q "$T/run dir") --cache-dir $(printf %q "$T/cache") " \
+			"--list --json --dir $(printf %q "$T/run dir") --cache-dir $(printf %q "$T/cache") " \
+			"--list --json -d $(printf %q "$T/cache") " \
+			"--list --json ")" "$(cat "$T/stub.args")" "$mode: stub calls"
+	done
+}
+
+@test "bash: no keys when sfexec --list fails, and nothing on stderr" {
+	stub_sfexec 'echo "sfexec: cannot list: Permission denied" >&2; exit 125'
+	for mode in "${MODES[@]}"; do
+		comp "$mode" -k ""
+		offers_exactly
+		assert_equal "" "$stderr" "$mode: stderr"
+	done
+}
+
+@test "bash: a sfexec --list that hangs costs at most about 2 seconds" {
+	# A child left holding the pipe too: the whole group must go.
+	stub_sfexec 'sleep 30; echo "{\"id\":\"1\",\"key\":\"late\"}"'
+	local start=$SECONDS
+	comp plain -k ""
+	offers_exactly
+	((SECONDS - start < 10)) || fail "completion took $((SECONDS - start)) s"
+}
+
+@test "bash: after --list only its options, and no command" {
+	for mode in "${MODES[@]}"; do
+		comp "$mode" --list -
+		offers_exactly -d --dir --cache-dir --json -v --verbose -q --quiet \
+			-h --help -V --version
+		comp "$mode" --list --json ""
+		offers_exactly
+		comp "$mode" --json -
+		offers_exactly -d --dir --cache-dir --json --list -v --verbose -q \
+			--quiet -h --help -V --version
+		comp "$mode" --list ec
+		offers_exactly
+	done
+}
+
+@test "bash: --forget and --cancel offer their own options; a run's rule them out" {
+	for mode in "${MODES[@]}"; do
+		comp "$mode" --cancel -
+		offers_exactly -k --key -d --dir --grace --key-env --key-file -v \
+			--verbose -q --quiet -h --help -V --version --
+		comp "$mode" --forget --
+		offers_exactly --key --dir --cache-dir --key-env --key-file --verbose \
+			--quiet --help --version --
+		comp "$mode" --ttl 5 --
+		offers_none_of --list --forget --cancel --json
+		offers --refresh --key --
+		comp "$mode" -n --
+		offers_none_of --list --forget --cancel --json
+		comp "$mode" --l
+		offers_exactly --list
+		comp "$mode" --ca
+		offers_exactly --cache-failures --cache-dir --cancel
+		comp "$mode" --forget -k foo ec               # a command names the key
+		offers echo
 	done
 }
 
@@ -203,6 +377,72 @@ SFEXEC_OPTS=(--key --dir --no-wait --wait-timeout --grace --ttl --cache-dir --ke
 	run --separate-stderr zsh -n "$ZSH_SCRIPT"
 	assert_status 0
 	assert_equal "" "$stderr" "zsh -n stderr"
+}
+
+# zcomp LINE: the matches zsh offers for LINE then Tab, one a line in
+# REPLIES, through a real zle in a pty (zsh/zpty): compinit with our
+# _sfexec first in fpath, and compadd wrapped to print what it is given.
+zcomp() {
+	mkdir -p "$T/zdot"
+	cat >"$T/zdot/.zshrc" <<-'EOF'
+	PROMPT='Z%(?..)P> ' RPROMPT=
+	unsetopt prompt_sp
+	fpath=($SF_FPATH $fpath)
+	autoload -Uz compinit && compinit -u -D -d "$ZDOTDIR/.zcompdump"
+	compadd() {
+		local -a hits; local m
+		builtin compadd -O hits "$@"
+		for m in $hits; do print -r -- "HIT<$m>"; done
+		builtin compadd "$@"
+	}
+	comppostfuncs=(sf_done)
+	sf_done() { print -r -- END-OF-COMPLETION; exit; }
+	bindkey '^I' complete-word
+	EOF
+	ZDOTDIR=$T/zdot SF_FPATH=$(dirname "$ZSH_SCRIPT") \
+	run --separate-stderr timeout 20 zsh -f -c '
+		zmodload zsh/zpty || exit 97
+		zpty z zsh -d -i
+		# zle drops what is typed before it is ready: wait for its prompt
+		zpty -r z line "*ZP> " || exit 96
+		zpty -w -n z "$1"$'\''\t'\''
+		while zpty -r z line; do
+			[[ $line == *END-OF-COMPLETION* ]] && break
+			[[ $line == *HIT\<* ]] && print -r -- "${${line#*HIT<}%>*}"
+		done
+		zpty -d z' zcomp "$1"
+	[[ $status == 0 ]] || fail "zsh: $1: completion exited $status" "$stderr"
+	REPLIES=()
+	[[ -z $output ]] || mapfile -t REPLIES <<<"${output//$'\r'/}"
+	WHAT="zsh: $1"
+}
+
+@test "zsh: -k completes the keys of sfexec --list --json, after --forget and --cancel too" {
+	command -v zsh >/dev/null || skip "zsh is not installed"
+	mkdir -p "$T/run dir"
+	stub_sfexec
+	zcomp "sfexec -k "
+	offers_exactly mirror-sync 'my key' "say \"hi\", it's" a/b $'back\\slash \xff'
+	zcomp "sfexec --forget --key=m"
+	offers_exactly mirror-sync 'my key'
+	zcomp "sfexec --cancel --grace 1 -k m"
+	offers_exactly mirror-sync 'my key'
+	: >"$T/stub.args"
+	zcomp "sfexec -d ${T// /\\ }/run\\ dir --cache-dir=$T -vk m"
+	offers_exactly mirror-sync 'my key'
+	assert_equal "--list --json -d $(printf %q "$T/run dir") --cache-dir $(printf %q "$T") " \
+		"$(cat "$T/stub.args")" "stub call"
+}
+
+@test "zsh: after --list no command and none of a run's options" {
+	command -v zsh >/dev/null || skip "zsh is not installed"
+	zcomp "sfexec --list --"
+	offers --json --dir --cache-dir
+	offers_none_of --key --ttl --forget --cancel --grace --no-wait
+	zcomp "sfexec --list --json ec"
+	offers_exactly
+	zcomp "sfexec --ttl 5 --"
+	offers_none_of --list --json --forget --cancel
 }
 
 @test "make install puts both completions in place, mode 0644" {

@@ -27,6 +27,11 @@ common_setup() {
 		echo "sfexec binary not found: $SFEXEC (set SFEXEC or run make)" >&2
 		return 1
 	}
+	# see common_teardown: what replaced it may have finished late
+	[[ -c /dev/null ]] || {
+		echo "/dev/null is a $(stat -c %F /dev/null): a test before this one replaced it" >&2
+		return 1
+	}
 	T=$BATS_TEST_TMPDIR
 	export T
 	export SFEXEC_DIR=$T/rt
@@ -72,6 +77,10 @@ common_teardown() {
 	done
 	# reap our own children so none is left as a zombie
 	wait 2>/dev/null || true
+	# The test must leave the machine as it found it: a tool that saves a
+	# file by renaming over /dev/null (zsh's compinit -d /dev/null did)
+	# breaks every test after it; name the one that did it.
+	[[ -c /dev/null ]] || fail "this test replaced /dev/null with a $(stat -c %F /dev/null)"
 	return 0
 }
 

@@ -12,7 +12,7 @@
 static int
 roundtrip(const struct sf_msg *in, struct sf_msg *out)
 {
-	uint8_t buf[SF_PROTO_MAX_FRAME];
+	static uint8_t buf[SF_PROTO_MAX_BIG];
 	int len = sf_proto_encode(in, buf, sizeof(buf)), i;
 
 	assert_true(len >= SF_PROTO_HEADER);
@@ -261,6 +261,186 @@ encoder_refuses(void **state)
 	assert_int_equal(sf_proto_encode(&m, buf, sizeof(buf)), -1);
 }
 
+/* The control requests and DONE (version 4). */
+static void
+control_roundtrip(void **state)
+{
+	struct sf_msg m, o;
+	uint8_t buf[SF_PROTO_MAX_FRAME];
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_QUERY;
+	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER);
+	assert_int_equal(o.type, SF_MSG_QUERY);
+	m.type = SF_MSG_FORGET;
+	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER);
+	assert_int_equal(o.type, SF_MSG_FORGET);
+	m.type = SF_MSG_CANCEL;
+	m.u.cancel.grace_ms = 0xfffffffeU;
+	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER + 4);
+	assert_int_equal(o.u.cancel.grace_ms, 0xfffffffeU);
+	m.type = SF_MSG_DONE;
+	m.u.done.done = 1;
+	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER + 1);
+	assert_int_equal(o.u.done.done, 1);
+	m.u.done.done = 2;
+	assert_int_equal(sf_proto_encode(&m, buf, sizeof(buf)), -1);
+	{
+		const uint8_t done2[] = { 'O', 0, 0, 1, 2 };
+		const uint8_t query1[] = { 'Q', 0, 0, 1, 0 };
+		const uint8_t cancel3[] = { 'K', 0, 0, 3, 0, 0, 0 };
+		expect_invalid(done2, sizeof(done2));
+		expect_invalid(query1, 4);      /* judged on the header */
+		expect_invalid(cancel3, 4);
+	}
+}
+
+/* A STATUS with the longest key and arguments, and one of a derived key
+ * that has ended: every field back, the strings pointing into the frame. */
+static void
+status_roundtrip(void **state)
+{
+	static uint8_t key[SF_PROTO_MAX_KEY], argv[SF_PROTO_MAX_ARGV];
+	struct sf_msg m, o;
+	(void)state;
+	memset(key, 0xff, sizeof(key));
+	key[0] = 0;
+	memset(argv, 'a', sizeof(argv));
+	argv[9] = argv[sizeof(argv) - 1] = '\0';
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_STATUS;
+	m.u.status.state = SF_STATE_FORGOTTEN;
+	m.u.status.flags = SF_STATUS_ARGV_CUT;
+	m.u.status.runner = 4000000001u;
+	m.u.status.invocations = 77;
+	m.u.status.started_ns = -5;
+	m.u.status.size[0] = 1ULL << 40;
+	m.u.status.size[1] = 3;
+	m.u.status.key = key;
+	m.u.status.keylen = sizeof(key);
+	m.u.status.argv = argv;
+	m.u.status.argvlen = sizeof(argv);
+	assert_int_equal(roundtrip(&m, &o), SF_PROTO_MAX_BIG);
+	assert_int_equal(o.u.status.state, SF_STATE_FORGOTTEN);
+	assert_int_equal(o.u.status.flags, SF_STATUS_ARGV_CUT);
+	assert_int_equal(o.u.status.runner, 4000000001u);
+	assert_int_equal(o.u.status.invocations, 77);
+	assert_true(o.u.status.started_ns == -5);
+	assert_true(o.u.status.size[0] == 1ULL << 40);
+	assert_int_equal(o.u.status.size[1], 3);
+	assert_int_equal(o.u.status.keylen, sizeof(key));
+	assert_memory_equal(o.u.status.key, key, sizeof(key));
+	assert_int_equal(o.u.status.argvlen, sizeof(argv));
+	assert_memory_equal(o.u.status.argv, argv, sizeof(argv));
+
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_STATUS;
+	m.u.status.state = SF_STATE_STOPPING;
+	m.u.status.flags = SF_STATUS_DERIVED | SF_STATUS_ENDED;
+	m.u.status.how = SF_END_SIGNALED;
+	m.u.status.code = 9;
+	m.u.status.ended_ns = 1234567890123456789LL;
+	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER + SF_PROTO_STATUS_FIXED);
+	assert_int_equal(o.u.status.how, SF_END_SIGNALED);
+	assert_int_equal(o.u.status.code, 9);
+	assert_true(o.u.status.ended_ns == 1234567890123456789LL);
+	assert_int_equal(o.u.status.keylen, 0);
+	assert_int_equal(o.u.status.argvlen, 0);
+}
+
+/* STATUS's fields must agree: each of these is refused both ways. */
+static void
+status_refused(void **state)
+{
+	static uint8_t buf[SF_PROTO_MAX_BIG];
+	const uint8_t argv[] = { 'l', 's' };    /* no NUL at the end */
+	struct sf_msg good, m;
+	int len, i;
+	(void)state;
+	memset(&good, 0, sizeof(good));
+	good.type = SF_MSG_STATUS;
+	good.u.status.state = SF_STATE_RUNNING;
+	good.u.status.key = (const uint8_t *)"k";
+	good.u.status.keylen = 1;
+	for (i = 0; i < 7; i++) {
+		m = good;
+		switch (i) {
+		case 0: m.u.status.state = 0; break;
+		case 1: m.u.status.state = SF_STATE_FORGOTTEN + 1; break;
+		case 2: m.u.status.flags = 0x08; break;
+		case 3: m.u.status.how = SF_END_EXITED; break;   /* not ended */
+		case 4: m.u.status.flags = SF_STATUS_ENDED; break; /* how 0 */
+		case 5: m.u.status.flags = SF_STATUS_DERIVED; break; /* a key */
+		case 6: m.u.status.argv = argv; m.u.status.argvlen = 2; break;
+		}
+		assert_int_equal(sf_proto_encode(&m, buf, sizeof(buf)), -1);
+	}
+	m = good;
+	m.u.status.keylen = 0;                  /* neither derived nor a key */
+	assert_int_equal(sf_proto_encode(&m, buf, sizeof(buf)), -1);
+	/* Too small a buffer for this STATUS. */
+	assert_int_equal(sf_proto_encode(&good, buf, SF_PROTO_MAX_FRAME),
+	    SF_PROTO_HEADER + SF_PROTO_STATUS_FIXED + 1);
+	good.u.status.argv = (const uint8_t *)"x\0";
+	good.u.status.argvlen = 2;
+	good.u.status.keylen = SF_PROTO_MAX_FRAME;
+	good.u.status.key = buf + 4096;
+	assert_int_equal(sf_proto_encode(&good, buf, SF_PROTO_MAX_FRAME), -1);
+
+	/* Decoder: lengths that do not add up, the key running past. */
+	good.u.status.keylen = 1;
+	good.u.status.key = (const uint8_t *)"k";
+	len = sf_proto_encode(&good, buf, sizeof(buf));
+	assert_true(len > 0);
+	buf[3]++;                               /* payload one longer */
+	buf[len] = 0;
+	expect_invalid(buf, (size_t)len + 1);
+	buf[3]--;
+	buf[SF_PROTO_HEADER + 47] = 0x10;       /* keylen 4097 */
+	expect_invalid(buf, (size_t)len);
+	buf[SF_PROTO_HEADER + 47] = 0;
+	buf[SF_PROTO_HEADER + 48] = 3;          /* key past the payload */
+	expect_invalid(buf, (size_t)len);
+	{
+		const uint8_t huge[] = { 'T', 0, 0xff, 0xff };
+		const uint8_t tiny[] = { 'T', 0, 0, 50 };
+		expect_invalid(huge, sizeof(huge));     /* beyond SF_PROTO_MAX_BIG */
+		expect_invalid(tiny, sizeof(tiny));     /* below the fixed part */
+	}
+}
+
+/* sf_proto_pack_argv: whole arguments while they fit, then one cut. */
+static void
+pack_argv(void **state)
+{
+	char *const three[] = { "ls", "-l", "dir", NULL };
+	char *const none[] = { NULL };
+	static char big[SF_PROTO_MAX_ARGV + 10];
+	char *const bigv[] = { "x", big, "never", NULL };
+	uint8_t out[SF_PROTO_MAX_ARGV];
+	int cut;
+	(void)state;
+	assert_int_equal(sf_proto_pack_argv(three, out, sizeof(out), &cut), 10);
+	assert_memory_equal(out, "ls\0-l\0dir\0", 10);
+	assert_int_equal(cut, 0);
+	assert_int_equal(sf_proto_pack_argv(none, out, sizeof(out), &cut), 0);
+	assert_int_equal(sf_proto_pack_argv(three, out, 6, &cut), 6);
+	assert_memory_equal(out, "ls\0-l\0", 6);
+	assert_int_equal(cut, 1);
+	/* Room for a NUL alone is no room: the argument is left out. */
+	assert_int_equal(sf_proto_pack_argv(three, out, 7, &cut), 6);
+	assert_int_equal(cut, 1);
+	assert_int_equal(sf_proto_pack_argv(three, out, 8, &cut), 8);
+	assert_memory_equal(out, "ls\0-l\0d\0", 8);
+	assert_int_equal(cut, 1);
+	memset(big, 'b', sizeof(big) - 1);
+	assert_int_equal(sf_proto_pack_argv(bigv, out, sizeof(out), &cut),
+	    SF_PROTO_MAX_ARGV);
+	assert_int_equal(out[SF_PROTO_MAX_ARGV - 1], '\0');
+	assert_int_equal(out[SF_PROTO_MAX_ARGV - 2], 'b');
+	assert_int_equal(cut, 1);
+}
+
 static void
 two_frames_back_to_back(void **state)
 {
@@ -295,6 +475,10 @@ main(void)
 		cmocka_unit_test(decoder_refuses),
 		cmocka_unit_test(encoder_refuses),
 		cmocka_unit_test(two_frames_back_to_back),
+		cmocka_unit_test(control_roundtrip),
+		cmocka_unit_test(status_roundtrip),
+		cmocka_unit_test(status_refused),
+		cmocka_unit_test(pack_argv),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }
