@@ -430,3 +430,72 @@ assert_runs_is() { assert_count "$T/count" "$1"; }
 	assert_status 0
 	assert_match '^KEY +STATE' "$output"
 }
+
+@test "another user's socket in the directory is neither listed nor steered" {
+	((EUID == 0)) || skip "needs root"
+	mkdir -m 0700 "$SFEXEC_DIR"
+	local h
+	h=$(keyhash fake)
+	"$PY" -I "$TOOLS/fake-runner" "$SFEXEC_DIR/$h.lock" "$SFEXEC_DIR/$h.sock" 65534 "$T/fake.log" \
+		</dev/null >/dev/null 2>"$T/fake.err" 3>&- &
+	echo $! >>"$T/.pids"
+	wait_for 10 file_has "$T/fake.log" listening
+	listed
+	assert_equal '[]' "$(json "$T/run.out" 'rows')" "rows"
+	sfrun --forget -k fake
+	assert_status 125
+	assert_match '^sfexec: cannot forget: .*: socket owned by uid 65534$' "$stderr"
+	sfrun --cancel -k fake
+	assert_status 125
+	assert_match '^sfexec: cannot cancel: .*: socket owned by uid 65534$' "$stderr"
+	# it was connected to (to learn its uid), and never sent a byte
+	grep -v -e '^listening$' -e '^conn 0$' "$T/fake.log" &&
+		fail "the fake runner was sent bytes: $(cat "$T/fake.log")"
+	true
+}
+
+@test "a control request from another uid gets nothing; the flight is unharmed" {
+	((EUID == 0)) || skip "needs root"
+	# a runtime dir whose path uid 65534 can traverse (bats' tmp dir is 0700)
+	PEERDIR=$(mktemp -d /tmp/sfexec-bats-ctl.XXXXXX)
+	export SFEXEC_DIR=$PEERDIR/rt
+	local sock mode
+	sock=$SFEXEC_DIR/$(keyhash peer).sock
+	spawn A -v -k peer -- "$FC" out 'part1\n' gate "$T/gate" out 'part2\n'
+	wait_attached 10 A
+	mode=$(file_mode "$sock")
+	chmod 0711 "$PEERDIR" "$SFEXEC_DIR"
+	chmod 0777 "$sock"
+	# positive control: our own uid gets its answers
+	run "$TOOLS/hostile" "$sock" control peer query
+	assert_equal status "${lines[0]}" "what our uid got"
+	run setpriv --reuid=65534 --regid=65534 --clear-groups "$TOOLS/hostile" "$sock" control peer query
+	assert_equal nothing "${lines[0]}" "what uid 65534 got for QUERY"
+	run setpriv --reuid=65534 --regid=65534 --clear-groups "$TOOLS/hostile" "$sock" control peer forget
+	assert_equal nothing "${lines[0]}" "what uid 65534 got for FORGET"
+	chmod 0700 "$PEERDIR" "$SFEXEC_DIR"
+	chmod "$mode" "$sock"
+	wait_for 10 state_is peer running
+	touch "$T/gate"
+	reap A
+	assert_rc A 0
+	assert_file_is "$T/A.out" $'part1\npart2\n'
+	rm -rf "$PEERDIR"
+}
+
+@test "--list from another PID namespace: the runner's pid is null there, and its own pid when listed from its own" {
+	[[ $EUID == 0 ]] || skip "needs root for unshare -p"
+	command -v unshare >/dev/null || skip "no unshare"
+	spawn A -v -k ns -- "$FC" gate "$T/gate"
+	wait_attached 10 A
+	run unshare -p -f --mount-proc "$SFEXEC" --list --json
+	assert_status 0
+	printf '%s\n' "$output" >"$T/ns.json"
+	assert_equal '[["ns", "running", null]]' \
+		"$(json "$T/ns.json" '[[r["key"], r["state"], r["runner_pid"]] for r in rows]')" \
+		"listed from a child PID namespace"
+	assert_equal "$(runner_of A)" "$(runner_pid ns)" "listed from ours"
+	touch "$T/gate"
+	reap A
+	assert_rc A 0
+}

@@ -36,9 +36,9 @@ mkdir "$tmp/logs"
 
 # The invocations, and how many runner logs each must leave: one for each
 # that starts a flight, none for a joiner or a usage error.
-names=(plain status notfound timeout usage store hit S J1 J2 J3)
+names=(plain status notfound timeout usage store hit S J1 J2 J3 list forget)
 declare -A runners=([plain]=1 [status]=1 [notfound]=1 [timeout]=1 [usage]=0
-	[store]=1 [hit]=0 [S]=1 [J1]=0 [J2]=0 [J3]=0)
+	[store]=1 [hit]=0 [S]=1 [J1]=0 [J2]=0 [J3]=0 [list]=0 [forget]=0)
 
 # vg NAME ARGS...: sfexec ARGS under memcheck, logs in $tmp/logs/NAME.*.
 # Not --quiet: the ERROR SUMMARY line must be written.
@@ -130,12 +130,21 @@ joined() {
 }
 if wait_until 30 joined J1 J2 J3; then ok "J1, J2 and J3 joined the flight"; else
 	not_ok "not all joiners joined within 30 s" "$(head -n 3 "$tmp"/J*.err)"; fi
+# --list asks the running flight's runner (traced too) and reads the
+# stored result of f
+vg list --list --json >"$tmp/list.out" 2>&1
+check "--list" 0 $?
+if grep -q '"key":"e".*"state":"running".*"invocations":4' "$tmp/list.out" &&
+	grep -q '"key":"f".*"state":"cached"' "$tmp/list.out"; then ok "--list: the flight and the stored result"
+else not_ok "--list rows" "$(cat "$tmp/list.out")"; fi
 touch "$tmp/gate"
 for j in S J1 J2 J3; do
 	wait "${bg[$j]}"
 	check "$j: status" 0 $?
 	check_file "$j got the whole output" "$tmp/data" "$tmp/$j.out"
 done
+vg forget --forget -k f
+check "--forget of a stored result" 0 $?
 runs=$(wc -l <"$tmp/runs" 2>/dev/null || echo 0)
 if [ "$runs" = 1 ]; then ok "one run for the four concurrent invocations"; else
 	not_ok "the command ran $runs times for four concurrent invocations, wanted once"; fi
