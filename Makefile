@@ -55,7 +55,21 @@ $(O)/libsfexec.a: $(SFEXEC_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(O)/sfexec: $(O)/cmd/sfexec.o $(O)/cmd/options.o $(O)/cmd/list.o $(O)/libsfexec.a
+# sfexec is linked statically (make STATIC=no: dynamically): a static image
+# has fewer mappings to map at exec, copy at the runner's fork and fault in
+# afterwards, which saves about 0.4 ms of CPU per invocation here (README,
+# Performance).  Sanitizer builds cannot be static; neither can memcheck see
+# malloc in a static binary, so check-valgrind runs a dynamic twin.
+STATIC    ?= yes
+ifeq ($(STATIC)$(SANITIZE),yes)
+SF_STATIC  = -static
+endif
+SFEXEC_LINK = $(O)/cmd/sfexec.o $(O)/cmd/options.o $(O)/cmd/list.o $(O)/libsfexec.a
+
+$(O)/sfexec: $(SFEXEC_LINK)
+	$(CC) $(SF_LDFLAGS) $(SF_STATIC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/sfexec-dynamic: $(SFEXEC_LINK)
 	$(CC) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The in-process singleflight group (libsingleflight) has its own fragment.
@@ -116,11 +130,11 @@ check-sanitize:
 	$(MAKE) --no-print-directory check SANITIZE=address,undefined
 
 # A few CLI scenarios under memcheck (not with sanitizers: they do not mix).
-check-valgrind: $(O)/sfexec
+check-valgrind: $(O)/sfexec-dynamic
 ifeq ($(SANITIZE),)
 	@command -v valgrind >/dev/null 2>&1 || { \
 	    echo "make: valgrind is not installed: run 'apt-get install valgrind'" >&2; exit 1; }
-	tests/valgrind.sh $(O)/sfexec
+	tests/valgrind.sh $(O)/sfexec-dynamic
 else
 	@echo "# check-valgrind skipped under SANITIZE=$(SANITIZE)"
 endif

@@ -23,6 +23,16 @@
 /* Out of descriptors or memory for accept: try again this much later (or
  * as soon as a client leaves). */
 #define ACCEPT_RETRY_MS  100
+/*
+ * Bulk growth (GROW_BULK bytes or more since clients were last told) is
+ * told at most once per GROW_GAP_US: a command that writes a GiB in under a
+ * second would otherwise wake every client once per read of its pipe, and
+ * on a small machine those wake-ups are taken from the command and the
+ * runner.  Less, or growth after a quiet spell, is told at once, so lines
+ * arrive without delay however often they come.
+ */
+#define GROW_GAP_US      1000
+#define GROW_BULK        (64 * 1024)
 
 struct client {
 	sf_hub *h;
@@ -56,6 +66,9 @@ struct sf_hub {
 	bool drained;               /* since stopping, the queue was seen empty */
 	bool listen_watched;
 	struct sf_timer accept_retry;
+	struct sf_timer grow_timer;     /* growth held back (GROW_GAP_US) */
+	long long grown_at;             /* when growth was last told */
+	uint64_t told_total;            /* the output's size then */
 	struct sf_msg exit;
 	int stop_sig;               /* the command is stopped by it; 0 runs */
 	unsigned note_gen;          /* bumped on every change of stop_sig */
@@ -646,10 +659,40 @@ sf_hub_new(const struct sf_hub_args *a)
 	return h;
 }
 
+/* All the bytes clients may copy, of every spool. */
+static uint64_t
+told_total(const sf_hub *h)
+{
+	uint64_t n = 0;
+	int s;
+
+	for (s = 0; s < SF_OUT_SPOOLS; s++)
+		n += h->a.out->told[s];
+	return n;
+}
+
+static void
+tell_growth(void *arg)
+{
+	sf_hub *h = arg;
+
+	h->grown_at = sf_clock_us();
+	h->told_total = told_total(h);
+	push_all(h);
+}
+
 void
 sf_hub_grew(sf_hub *h)
 {
-	push_all(h);
+	long long now = sf_clock_us();
+
+	if (now - h->grown_at >= GROW_GAP_US ||
+	    told_total(h) - h->told_total < GROW_BULK) {
+		sf_loop_timer_clear(h->a.loop, &h->grow_timer);
+		tell_growth(h);
+	} else if (h->grow_timer.at == 0)
+		sf_loop_timer_set(h->a.loop, &h->grow_timer,
+		    h->grown_at + GROW_GAP_US, tell_growth, h);
 }
 
 void
@@ -665,6 +708,7 @@ sf_hub_note(sf_hub *h, int stop_sig)
 void
 sf_hub_end(sf_hub *h, const struct sf_msg *exit)
 {
+	sf_loop_timer_clear(h->a.loop, &h->grow_timer);     /* told with EXIT */
 	h->exit = *exit;
 	h->ended = true;
 	push_all(h);
@@ -716,6 +760,7 @@ sf_hub_free(sf_hub *h)
 {
 	if (h == NULL)
 		return;
+	sf_loop_timer_clear(h->a.loop, &h->grow_timer);
 	while (h->head != NULL)
 		drop(h->head);
 	if (h->a.listenfd != -1)
