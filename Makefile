@@ -57,7 +57,7 @@ $(O)/libsfexec.a: $(SFEXEC_OBJS)
 
 # sfexec is linked statically (make STATIC=no: dynamically): a static image
 # has fewer mappings to map at exec, copy at the runner's fork and fault in
-# afterwards, which saves about 0.4 ms of CPU per invocation here (README,
+# afterwards, which saves about 0.3 ms of CPU per invocation here (README,
 # Performance).  Sanitizer builds cannot be static; neither can memcheck see
 # malloc in a static binary, so check-valgrind runs a dynamic twin.
 STATIC    ?= yes
