@@ -2,7 +2,8 @@
  * fuzz_options.c — the command line and the key.
  *
  * The bytes are split at NULs into argv; sf_cli_parse must accept or refuse
- * with a message, never crash; an accepted command line must give a key.
+ * with a message, never crash; an accepted command line must give a key
+ * (but for --list, which takes neither a key nor a command).
  * The first word alone is also parsed as a duration, which must stay in
  * 0 .. 365 days when accepted.
  */
@@ -42,11 +43,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (err[0] == '\0')
 			abort();
 	} else if (!c.help && !c.version) {
-		if (c.argv == NULL || c.argv[0] == NULL)
+		/* A command, but for --list (never one) and for --forget and
+		 * --cancel that name the key with -k; --json only with --list. */
+		if (c.mode == SF_MODE_LIST ? c.argv != NULL || c.key != NULL ||
+		    c.nkey_env != 0 || c.nkey_file != 0 :
+		    (c.argv == NULL || c.argv[0] == NULL) &&
+		    (c.mode == SF_MODE_RUN || c.key == NULL))
+			abort();
+		if (c.json && c.mode != SF_MODE_LIST)
 			abort();
 		if (c.key != NULL && sf_key_from_bytes(&k, c.key, strlen(c.key)) == -1)
 			abort();
-		if (sf_key_from_argv(&k, c.argv, "/") == -1)
+		if (c.argv != NULL && sf_key_from_argv(&k, c.argv, "/") == -1)
 			abort();
 		if (c.timeout_ms < -1 || c.grace_ms < 0 ||
 		    c.timeout_ms > SF_DURATION_MAX_S * 1000 ||
