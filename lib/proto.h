@@ -154,17 +154,19 @@
  *
  * What ends a flight: the command has been reaped and both of its output pipes
  * are at end of file.  The runner then sends EXIT to everyone attached, stops
- * accepting (it removes the socket path, serves what already queued, closes
- * the listening socket) and releases the key's lock, which it has held since
- * the starter's election, so the next invocation starts a new flight.  It
- * exits once every client has hung up after its EXIT.  A client that sees the
- * connection end before WELCOME retries from the start (it raced with the end
- * of a flight); one that sees it end after WELCOME but before EXIT knows the
- * runner died.
+ * taking joiners (it renames the socket to H.<inode>.ctl, for control
+ * clients only, and serves what already queued) and releases the key's
+ * lock, which it has held since the starter's election, so the next
+ * invocation starts a new flight.  It exits, closing the listening socket
+ * and removing its name, once every client has hung up after its EXIT.  A
+ * client that sees the connection end before WELCOME retries from the start
+ * (it raced with the end of a flight); one that sees it end after WELCOME
+ * but before EXIT knows the runner died.
  *
  * When every client has left before the end, the flight is abandoned: the
- * socket path goes at once, queued connections are closed without WELCOME,
- * and the key's lock stays held until the command's process group is gone.
+ * socket is renamed at once, joiners that queued are closed without
+ * WELCOME, and the key's lock stays held until the command's process group
+ * is gone.
  *
  * The decoder below is the only code that parses bytes from a peer.
  */
