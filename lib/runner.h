@@ -12,9 +12,11 @@
  * The key.  The runner holds the key's flight lock (flight.c) for the whole
  * flight: from the starter's election until the flight has ended, or, when
  * everyone left, until the command's whole process group is gone.  So at no
- * instant do two commands of one key run on one host: whoever finds no
- * socket to join waits on that lock.  On the way out the runner removes its own socket and
- * the lock file (still holding the lock), so nothing of the key is left.
+ * instant do two commands of one key run on one host (but after --forget,
+ * which lets the key go early: runner.c): whoever finds no socket to join
+ * waits on that lock.  On the way out the runner removes the lock file
+ * (still holding the lock) and its own socket, renamed when it stopped
+ * taking joiners, so nothing of the key is left.
  */
 #ifndef SF_RUNNER_H
 #define SF_RUNNER_H
