@@ -245,6 +245,20 @@ put_command_cell(struct out *o, const struct sf_control_row *r)
 		put_str(o, "-");
 }
 
+/* A number, or "-" when it is not known. */
+static void
+put_num(struct out *o, bool known, long long v)
+{
+	char buf[32];
+
+	if (!known) {
+		put_str(o, "-");
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%lld", v);
+	put_str(o, buf);
+}
+
 static void
 put_cell(struct out *o, const struct sf_control_row *r, int col,
     int64_t now_ns)
@@ -260,12 +274,7 @@ put_cell(struct out *o, const struct sf_control_row *r, int col,
 		put_str(o, state_word(r->state));
 		return;
 	case COL_PID:
-		if (r->runner_pid == 0)
-			put_str(o, "-");
-		else {
-			snprintf(buf, sizeof(buf), "%ld", (long)r->runner_pid);
-			put_str(o, buf);
-		}
+		put_num(o, r->runner_pid != 0, r->runner_pid);
 		return;
 	case COL_AGE:
 		if (!age_seconds(r, now_ns, &secs))
@@ -276,12 +285,7 @@ put_cell(struct out *o, const struct sf_control_row *r, int col,
 		}
 		return;
 	case COL_INVOCATIONS:
-		if (r->invocations == -1)
-			put_str(o, "-");
-		else {
-			snprintf(buf, sizeof(buf), "%ld", r->invocations);
-			put_str(o, buf);
-		}
+		put_num(o, r->invocations != -1, r->invocations);
 		return;
 	case COL_STDOUT:
 	case COL_STDERR:
@@ -293,12 +297,7 @@ put_cell(struct out *o, const struct sf_control_row *r, int col,
 		}
 		return;
 	case COL_STATUS:
-		if (r->exit_status == -1)
-			put_str(o, "-");
-		else {
-			snprintf(buf, sizeof(buf), "%d", r->exit_status);
-			put_str(o, buf);
-		}
+		put_num(o, r->exit_status != -1, r->exit_status);
 		return;
 	case COL_COMMAND:
 		put_command_cell(o, r);

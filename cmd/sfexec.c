@@ -466,6 +466,7 @@ list(const struct sf_opts *o, const struct sf_cli *cli)
 static int
 steer(const struct sf_opts *o, const struct sf_cli *cli)
 {
+	const char *verb = cli->mode == SF_MODE_FORGET ? "forget" : "cancel";
 	char cause[512];
 	int cachefd, r;
 
@@ -479,14 +480,13 @@ steer(const struct sf_opts *o, const struct sf_cli *cli)
 		r = sf_control_cancel(o->dirfd, o->dir, &o->key, cli->grace_ms,
 		    CONTROL_TIMEOUT_MS, cause, sizeof(cause));
 	if (r == -1) {
-		msg("cannot %s: %s", cli->mode == SF_MODE_FORGET ? "forget" :
-		    "cancel", cause);
+		msg("cannot %s: %s", verb, cause);
 		return EXIT_FAILURE_;
 	}
-	if (cli->verbose)
-		msg(r == 1 ? "%s" : "nothing to %s", cli->mode == SF_MODE_FORGET ?
-		    (r == 1 ? "forgotten" : "forget") : (r == 1 ? "cancelled" :
-		    "cancel"));
+	if (cli->verbose && r == 1)
+		msg("%s", cli->mode == SF_MODE_FORGET ? "forgotten" : "cancelled");
+	else if (cli->verbose)
+		msg("nothing to %s", verb);
 	return r == 1 ? 0 : 1;
 }
 

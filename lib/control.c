@@ -39,12 +39,12 @@ kind(const char *name)
 }
 
 
-/* Nobody there any more: the flight ended while we looked. */
+/* Nobody there any more: the flight ended while we looked (or hung up on
+ * us as it ended). */
 static int
 gone(int e)
 {
-	return e == ENOENT || e == ECONNREFUSED || e == ENOTSOCK ||
-	    e == ECONNRESET || e == EPIPE;
+	return sf_unixsock_unheard(e) || e == ECONNRESET || e == EPIPE;
 }
 
 /*
@@ -67,7 +67,7 @@ ask(int dirfd, const char *dir, const char *name, const uint8_t *digest,
 	const char *what;
 	size_t len = 0;
 	ssize_t n;
-	int fd, r, fds[4], nfds, extra, lost, i, e;
+	int fd, r, fds[4], nfds, extra, lost, i, e, refusal = 0;
 
 	*sender = 0;
 	if ((fd = sf_unixsock_connect(dirfd, dir, name, cause, causelen)) == -1)
@@ -122,18 +122,18 @@ ask(int dirfd, const char *dir, const char *name, const uint8_t *digest,
 	}
 	close(fd);
 	what = NULL;
-	if (r > 0 && m->type == SF_MSG_REFUSE)
-		what = m->u.refuse.reason == SF_REFUSE_VERSION ? "the runner speaks "
+	if (r > 0 && m->type == SF_MSG_REFUSE) {
+		refusal = m->u.refuse.reason;
+		what = refusal == SF_REFUSE_VERSION ? "the runner speaks "
 		    "another version of the protocol (another sfexec)" :
-		    m->u.refuse.reason == SF_REFUSE_KEY ? "another key has this "
+		    refusal == SF_REFUSE_KEY ? "another key has this "
 		    "key's file name" : "the runner refused the question";
-	else if (r < 0 || (m->type != SF_MSG_STATUS && m->type != SF_MSG_DONE) ||
+	} else if (r < 0 || (m->type != SF_MSG_STATUS && m->type != SF_MSG_DONE) ||
 	    (m->type == SF_MSG_STATUS) != (req->type == SF_MSG_QUERY))
 		what = "garbled answer from the runner";
 	if (what != NULL) {
 		snprintf(cause, causelen, "%s/%s: %s", dir, name, what);
-		errno = r > 0 && m->type == SF_MSG_REFUSE &&
-		    m->u.refuse.reason == SF_REFUSE_VERSION ? EPROTONOSUPPORT : EPROTO;
+		errno = refusal == SF_REFUSE_VERSION ? EPROTONOSUPPORT : EPROTO;
 		return -1;
 	}
 	return 1;

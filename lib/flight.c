@@ -287,12 +287,6 @@ stored_meanwhile(const struct sf_opts *o, int lockfd, const char *lockname,
 	return f;
 }
 
-static int
-stale(int e)
-{
-	return e == ENOENT || e == ECONNREFUSED || e == ENOTSOCK;
-}
-
 sf_flight *
 sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen)
 {
@@ -314,13 +308,13 @@ sf_flight_attach(const struct sf_opts *o, char *cause, size_t causelen)
 		cause[0] = '\0';
 		role = SF_JOINED;
 		fd = sf_unixsock_connect(o->dirfd, o->dir, sockname, cause, causelen);
-		if (fd == -1 && !stale(errno))
+		if (fd == -1 && !sf_unixsock_unheard(errno))
 			goto fail;
 		if (fd == -1) {
 			if ((lockfd = elect(o, lockname, deadline, cause, causelen)) == -1)
 				return NULL;
 			fd = sf_unixsock_connect(o->dirfd, o->dir, sockname, cause, causelen);
-			if (fd == -1 && stale(errno)) {
+			if (fd == -1 && sf_unixsock_unheard(errno)) {
 				if (flight_lock(lockfd, false) == -1) {
 					if (errno != EAGAIN && errno != EACCES) {
 						saved = errno;

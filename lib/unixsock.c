@@ -93,6 +93,12 @@ sf_unixsock_rename(int dirfd, const char *name, const struct stat *bound,
 }
 
 int
+sf_unixsock_unheard(int e)
+{
+	return e == ENOENT || e == ECONNREFUSED || e == ENOTSOCK;
+}
+
+int
 sf_unixsock_send_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

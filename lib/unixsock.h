@@ -59,6 +59,10 @@ int sf_unixsock_rename(int dirfd, const char *name, const struct stat *bound,
 int sf_unixsock_connect(int dirfd, const char *dir, const char *name,
     char *cause, size_t causelen);
 
+/* sf_unixsock_unheard — whether sf_unixsock_connect's errno e means that
+ * nothing listens under the name (ENOENT, ECONNREFUSED, ENOTSOCK). */
+int sf_unixsock_unheard(int e);
+
 /* sf_unixsock_peer — the peer's credentials, pid translated by the kernel
  * into our PID namespace (0 if it is not visible there); -1/errno. */
 int sf_unixsock_peer(int fd, struct ucred *cr);

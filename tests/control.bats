@@ -433,13 +433,7 @@ assert_runs_is() { assert_count "$T/count" "$1"; }
 
 @test "another user's socket in the directory is neither listed nor steered" {
 	((EUID == 0)) || skip "needs root"
-	mkdir -m 0700 "$SFEXEC_DIR"
-	local h
-	h=$(keyhash fake)
-	"$PY" -I "$TOOLS/fake-runner" "$SFEXEC_DIR/$h.lock" "$SFEXEC_DIR/$h.sock" 65534 "$T/fake.log" \
-		</dev/null >/dev/null 2>"$T/fake.err" 3>&- &
-	echo $! >>"$T/.pids"
-	wait_for 10 file_has "$T/fake.log" listening
+	fake_runner fake
 	listed
 	assert_equal '[]' "$(json "$T/run.out" 'rows')" "rows"
 	sfrun --forget -k fake

@@ -411,3 +411,16 @@ assert_prefix_of() {
 	cmp -s -n "$n" "$1" "$2" && (($(stat -c %s "$1") >= n)) || fail \
 		"$2 ($n bytes) is not a prefix of $1" "$(cmp -n "$n" "$1" "$2" 2>&1)"
 }
+
+# fake_runner KEY: in a new $SFEXEC_DIR, a flight owner of KEY run by uid
+# 65534 (tests/tools/fake-runner: it holds the key's locks, its socket is
+# that uid's); it logs to $T/fake.log and is killed in teardown.  Root only.
+fake_runner() {
+	local h
+	h=$(keyhash "$1")
+	mkdir -m 0700 "$SFEXEC_DIR"
+	"$PY" -I "$TOOLS/fake-runner" "$SFEXEC_DIR/$h.lock" "$SFEXEC_DIR/$h.sock" 65534 "$T/fake.log" \
+		</dev/null >/dev/null 2>"$T/fake.err" 3>&- &
+	echo $! >>"$T/.pids"
+	wait_for 10 file_has "$T/fake.log" listening
+}

@@ -277,13 +277,7 @@ no_open_files_in() {
 
 @test "the client refuses a flight owner of another uid (socket owned by uid N)" {
 	((EUID == 0)) || skip "needs root"
-	mkdir -m 0700 "$SFEXEC_DIR"
-	local h
-	h=$(keyhash fake)
-	"$PY" -I "$TOOLS/fake-runner" "$SFEXEC_DIR/$h.lock" "$SFEXEC_DIR/$h.sock" 65534 "$T/fake.log" \
-		</dev/null >/dev/null 2>"$T/fake.err" 3>&- &
-	echo $! >>"$T/.pids"
-	wait_for 10 file_has "$T/fake.log" listening
+	fake_runner fake
 	SFRUN_TIMEOUT=15 sfrun -k fake -- "$FC" count "$T/count"
 	assert_status 125
 	assert_empty "$T/run.out"
