@@ -39,9 +39,25 @@ SFEXEC_SRCS = lib/clock.c lib/key.c lib/rundir.c lib/proto.c lib/spool.c \
               lib/output.c lib/unixsock.c lib/loop.c lib/hub.c lib/command.c \
               lib/nest.c lib/runner.c lib/order.c lib/cache.c lib/client.c \
               lib/flight.c lib/control.c
+# Fleet mode (--redis) links Debian's hiredis; make REDIS=no leaves it out
+# (then --redis fails with one line).
+REDIS     ?= yes
+ifeq ($(REDIS),yes)
+SFEXEC_SRCS += lib/redis.c lib/fleet.c
+SF_LIBS    = -lhiredis
+else
+SFEXEC_SRCS += lib/fleet_none.c
+SF_LIBS    =
+endif
 SFEXEC_OBJS = $(SFEXEC_SRCS:lib/%.c=$(O)/lib/%.o)
 
 all: $(O)/sfexec
+
+# Say what is missing rather than let the compiler fail on an include.
+$(O)/lib/redis.o $(O)/lib/fleet.o: | redis-deps
+redis-deps:
+	@echo '#include <hiredis/hiredis.h>' | $(CC) -E -x c - >/dev/null 2>&1 || { \
+	    echo "make: hiredis is not installed: run 'apt-get install libhiredis-dev' (Debian/Ubuntu), or build without fleet mode: make REDIS=no" >&2; exit 1; }
 
 $(O)/lib/%.o: lib/%.c $(wildcard lib/*.h)
 	@mkdir -p $(@D)
@@ -67,27 +83,30 @@ endif
 SFEXEC_LINK = $(O)/cmd/sfexec.o $(O)/cmd/options.o $(O)/cmd/list.o $(O)/libsfexec.a
 
 $(O)/sfexec: $(SFEXEC_LINK)
-	$(CC) $(SF_LDFLAGS) $(SF_STATIC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(SF_LDFLAGS) $(SF_STATIC) $(LDFLAGS) -o $@ $^ $(SF_LIBS) $(LDLIBS)
 
 $(O)/sfexec-dynamic: $(SFEXEC_LINK)
-	$(CC) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SF_LIBS) $(LDLIBS)
 
 # The in-process singleflight group (libsingleflight) has its own fragment.
 include lib/singleflight.mk
 
 # ---- tests -----------------------------------------------------------------
 UNIT_TESTS = $(patsubst tests/unit/%.c,$(O)/tests/%,$(wildcard tests/unit/test_*.c))
+ifneq ($(REDIS),yes)
+UNIT_TESTS := $(filter-out $(O)/tests/test_redis,$(UNIT_TESTS))
+endif
 
 $(O)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(O)/libsfexec.a | check-deps
 	@mkdir -p $(@D)
 	$(CC) $(SF_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $< \
-	    $(O)/libsfexec.a -lcmocka $(LDLIBS)
+	    $(O)/libsfexec.a -lcmocka $(SF_LIBS) $(LDLIBS)
 
 # The rendering of --list lives in cmd/; its test links it.
 $(O)/tests/test_list: tests/unit/test_list.c $(O)/cmd/list.o $(O)/libsfexec.a | check-deps
 	@mkdir -p $(@D)
 	$(CC) $(SF_CFLAGS) -Icmd $(CPPFLAGS) $(CFLAGS) $(SF_LDFLAGS) $(LDFLAGS) -o $@ $< \
-	    $(O)/cmd/list.o $(O)/libsfexec.a -lcmocka $(LDLIBS)
+	    $(O)/cmd/list.o $(O)/libsfexec.a -lcmocka $(SF_LIBS) $(LDLIBS)
 
 # Fuzz targets replayed over their corpus (seeds and every crash ever found)
 # with the ordinary compiler, so regressions are caught by make check.
@@ -97,7 +116,7 @@ FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(O)/tests/fuzz_%)
 $(O)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(O)/cmd/options.o $(O)/libsfexec.a
 	@mkdir -p $(@D)
 	$(CC) $(SF_CFLAGS) -Icmd $(CPPFLAGS) $(CFLAGS) $(SF_LDFLAGS) $(LDFLAGS) -o $@ \
-	    tests/fuzz/fuzz_$*.c tests/fuzz/driver.c $(O)/cmd/options.o $(O)/libsfexec.a $(LDLIBS)
+	    tests/fuzz/fuzz_$*.c tests/fuzz/driver.c $(O)/cmd/options.o $(O)/libsfexec.a $(SF_LIBS) $(LDLIBS)
 
 check-fuzz-corpus: $(FUZZ_REPLAY)
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -171,7 +190,7 @@ FUZZ_FLAGS    = -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -Icmd \
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard lib/*.h cmd/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_$*.c $(FUZZ_SRCS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_$*.c $(FUZZ_SRCS) $(SF_LIBS)
 
 # Each target for FUZZ_SECONDS; new inputs go to build/, crashes to
 # build/fuzz/crash-*/ (copy one into tests/fuzz/corpus/ to keep it as a
@@ -209,4 +228,4 @@ uninstall: uninstall-singleflight
 clean:
 	rm -rf build
 
-.PHONY: all check check-deps check-unit check-cli check-all check-man check-long check-sanitize check-valgrind check-fuzz-corpus fuzz demo bench install uninstall clean
+.PHONY: all redis-deps check check-deps check-unit check-cli check-all check-man check-long check-sanitize check-valgrind check-fuzz-corpus fuzz demo bench install uninstall clean

@@ -138,25 +138,108 @@ sf_duration_unit(const char *s, int *numlen)
 	return words[w][n == 1 && s[0] == '1'];
 }
 
-/* duration: parse the argument of option what into *ms, or say why not. */
+/*
+ * duration: parse the argument of option what into *ms, or say why not.
+ * It must be at least min_ms (1, that is not 0, or whole seconds) and at
+ * most max_ms (whole days, SF_DURATION_MAX_S at most).
+ */
 static int
-duration(const char *arg, long *ms, const char *what, char *err, size_t errlen)
+duration(const char *arg, long *ms, const char *what, long min_ms,
+    long long max_ms, char *err, size_t errlen)
 {
-	if (sf_parse_duration(arg, ms) == 0)
-		return 0;
-	if (errno == ERANGE)
-		snprintf(err, errlen, "invalid %s '%s': more than %ld days", what, arg,
-		    SF_DURATION_MAX_S / (24 * 60 * 60));
-	else
+	const long long day = 24 * 60 * 60 * 1000LL;
+	long v;
+	int rc;
+
+	if ((rc = sf_parse_duration(arg, &v)) == -1 && errno == EINVAL) {
 		snprintf(err, errlen, "invalid %s '%s'", what, arg);
+		return -1;
+	}
+	if (rc == -1 || v > max_ms) {
+		snprintf(err, errlen, "invalid %s '%s': more than %lld day%s", what,
+		    arg, max_ms / day, max_ms == day ? "" : "s");
+		return -1;
+	}
+	if (v < min_ms) {
+		/* Any other duration rounds up to 1 ms: a least of 1 ms only
+		 * refuses 0, and says so. */
+		if (min_ms == 1)
+			snprintf(err, errlen, "invalid %s '%s': must be more than 0",
+			    what, arg);
+		else
+			snprintf(err, errlen, "invalid %s '%s': must be at least %ld second%s",
+			    what, arg, min_ms / 1000, min_ms == 1000 ? "" : "s");
+		return -1;
+	}
+	*ms = v;
+	return 0;
+}
+
+int
+sf_parse_size(const char *s, long long *bytes)
+{
+	static const char units[] = "KMGTkmgt";
+	const char *p, *q, *u;
+	long long n = 0;
+	int shift = 0;
+
+	for (p = s; isdig(*p); p++)
+		;
+	if (p == s)
+		goto invalid;
+	q = p;
+	if (*p != '\0' && (u = strchr(units, *p)) != NULL) {
+		shift = 10 * (1 + (int)(u - units) % 4);
+		if (strcmp(++p, "iB") == 0)
+			p += 2;
+	}
+	/* Not "b": that is bits as often as bytes. */
+	if (strcmp(p, "B") == 0)
+		p++;
+	if (*p != '\0')
+		goto invalid;
+	/* Each step stays below 10 * SF_SIZE_MAX: no overflow, however many
+	 * digits. */
+	for (p = s; p < q; p++)
+		if ((n = n * 10 + (*p - '0')) > SF_SIZE_MAX)
+			goto range;
+	if (n > SF_SIZE_MAX >> shift)
+		goto range;
+	*bytes = n << shift;
+	return 0;
+invalid:
+	errno = EINVAL;
 	return -1;
+range:
+	errno = ERANGE;
+	return -1;
+}
+
+/*
+ * A Redis key prefix: printable ASCII but for a space (keys one can type
+ * in redis-cli) and the braces, which would open or close the hash tag
+ * that keeps a flight's keys in one Redis Cluster slot.
+ */
+static int
+redis_prefix(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > SF_REDIS_PREFIX_MAX)
+		return 0;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f ||
+		    *s == '{' || *s == '}')
+			return 0;
+	return 1;
 }
 
 /* The long options that have no short form. */
 enum {
 	OPT_TTL = 256, OPT_SWR, OPT_SIE, OPT_CACHE_FAILURES, OPT_REFRESH,
 	OPT_CACHE_DIR, OPT_KEY_ENV, OPT_KEY_FILE, OPT_LIST, OPT_JSON,
-	OPT_FORGET, OPT_CANCEL,
+	OPT_FORGET, OPT_CANCEL, OPT_REDIS, OPT_REDIS_PREFIX, OPT_LEASE,
+	OPT_REDIS_OPTIONAL, OPT_REDIS_MAX_BYTES,
 };
 
 static const char *const mode_names[] = {
@@ -269,9 +352,15 @@ sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen)
 		{ "json",         no_argument,       NULL, OPT_JSON },
 		{ "forget",       no_argument,       NULL, OPT_FORGET },
 		{ "cancel",       no_argument,       NULL, OPT_CANCEL },
+		{ "redis",        required_argument, NULL, OPT_REDIS },
+		{ "redis-prefix", required_argument, NULL, OPT_REDIS_PREFIX },
+		{ "lease",        required_argument, NULL, OPT_LEASE },
+		{ "redis-optional", no_argument,     NULL, OPT_REDIS_OPTIONAL },
+		{ "redis-max-bytes", required_argument, NULL, OPT_REDIS_MAX_BYTES },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *needs;
+	const long long dmax = SF_DURATION_MAX_S * 1000LL;
+	const char *needs, *p;
 	int excluded_by[4] = { 0 };     /* by mode: the first option it refuses */
 	int ch, m;
 
@@ -279,6 +368,8 @@ sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen)
 	c->timeout_ms = -1;
 	c->grace_ms = 5000;
 	c->ttl_ms = c->swr_ms = c->sie_ms = -1;
+	c->lease_ms = -1;
+	c->redis_max_bytes = -1;
 	opterr = 0;
 	optind = 0;     /* glibc: start afresh */
 	while ((ch = getopt_long(argc, argv, "+:k:d:nw:vqhV", longopts, NULL)) != -1) {
@@ -311,33 +402,29 @@ sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen)
 		case 'n': c->no_wait = 1; break;
 		case 'w':
 			c->timeout_arg = optarg;
-			if (duration(optarg, &c->timeout_ms, "wait timeout",
+			if (duration(optarg, &c->timeout_ms, "wait timeout", 0, dmax,
 			    err, errlen) == -1)
 				goto fail;
 			break;
 		case 'g':
-			if (duration(optarg, &c->grace_ms, "grace period",
+			if (duration(optarg, &c->grace_ms, "grace period", 0, dmax,
 			    err, errlen) == -1)
 				goto fail;
 			break;
 		case OPT_TTL:
-			if (duration(optarg, &c->ttl_ms, "TTL", err, errlen) == -1)
+			/* A result nobody may read is not worth storing: not 0. */
+			if (duration(optarg, &c->ttl_ms, "TTL", 1, dmax,
+			    err, errlen) == -1)
 				goto fail;
-			/* A result nobody may read is not worth storing. */
-			if (c->ttl_ms == 0) {
-				snprintf(err, errlen, "invalid TTL '%s': must be more than 0",
-				    optarg);
-				goto fail;
-			}
 			break;
 		case OPT_SWR:
 			if (duration(optarg, &c->swr_ms, "stale-while-revalidate window",
-			    err, errlen) == -1)
+			    0, dmax, err, errlen) == -1)
 				goto fail;
 			break;
 		case OPT_SIE:
 			if (duration(optarg, &c->sie_ms, "stale-if-error window",
-			    err, errlen) == -1)
+			    0, dmax, err, errlen) == -1)
 				goto fail;
 			break;
 		case OPT_CACHE_FAILURES: c->cache_failures = 1; break;
@@ -362,6 +449,47 @@ sf_cli_parse(int argc, char **argv, struct sf_cli *c, char *err, size_t errlen)
 			if (append(c, argc, ch == OPT_KEY_FILE, optarg) == -1) {
 				snprintf(err, errlen, "%s: %s", ch == OPT_KEY_ENV ?
 				    "--key-env" : "--key-file", strerror(errno));
+				goto fail;
+			}
+			break;
+		case OPT_REDIS:
+			/* Not echoed: it may hold a password (redis.c refuses one,
+			 * later) or the control characters refused here. */
+			if (*optarg == '\0') {
+				snprintf(err, errlen, "--redis URL must not be empty");
+				goto fail;
+			}
+			for (p = optarg; *p != '\0'; p++)
+				if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+					snprintf(err, errlen, "--redis URL must not hold "
+					    "control characters");
+					goto fail;
+				}
+			c->redis = optarg;
+			break;
+		case OPT_REDIS_PREFIX:
+			if (!redis_prefix(optarg)) {
+				snprintf(err, errlen, "--redis-prefix must be 1 to %d bytes "
+				    "of printable ASCII, without spaces, '{' or '}'",
+				    SF_REDIS_PREFIX_MAX);
+				goto fail;
+			}
+			c->redis_prefix = optarg;
+			break;
+		case OPT_LEASE:
+			if (duration(optarg, &c->lease_ms, "lease", SF_LEASE_MIN_MS,
+			    SF_LEASE_MAX_MS, err, errlen) == -1)
+				goto fail;
+			break;
+		case OPT_REDIS_OPTIONAL: c->redis_optional = 1; break;
+		case OPT_REDIS_MAX_BYTES:
+			if (sf_parse_size(optarg, &c->redis_max_bytes) == -1) {
+				if (errno == ERANGE)
+					snprintf(err, errlen, "invalid --redis-max-bytes '%s': "
+					    "more than %lld PiB", optarg, SF_SIZE_MAX >> 50);
+				else
+					snprintf(err, errlen, "invalid --redis-max-bytes '%s'",
+					    optarg);
 				goto fail;
 			}
 			break;

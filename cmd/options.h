@@ -28,6 +28,14 @@ struct sf_cli {
 	size_t nkey_env;
 	char **key_file;          /* --key-file PATHs in the order given */
 	size_t nkey_file;
+	const char *redis;        /* --redis URL, or NULL: the caller takes
+	                             SFEXEC_REDIS; not parsed here (redis.c) */
+	const char *redis_prefix; /* --redis-prefix, or NULL: the caller's
+	                             default ("sfexec:") */
+	long lease_ms;            /* --lease, or -1: the caller's default */
+	int redis_optional;       /* --redis-optional */
+	long long redis_max_bytes; /* --redis-max-bytes, or -1: the caller's
+	                             default */
 	char **argv;              /* the command, NULL-terminated; NULL for
 	                             --list, and for --forget and --cancel
 	                             with -k and no command */
@@ -79,5 +87,26 @@ int sf_parse_duration(const char *s, long *ms);
  * ("second", "seconds", "minute", "hours", ...; static storage).
  */
 const char *sf_duration_unit(const char *s, int *numlen);
+
+/* The bounds of --lease, in milliseconds: 1 second to 1 day. */
+#define SF_LEASE_MIN_MS 1000L
+#define SF_LEASE_MAX_MS 86400000L
+
+/* The longest --redis-prefix, in bytes. */
+#define SF_REDIS_PREFIX_MAX 64
+
+/* The largest size (--redis-max-bytes): 1 PiB. */
+#define SF_SIZE_MAX (1LL << 50)
+
+/*
+ * sf_parse_size — a size in bytes: decimal digits (no sign, spaces or
+ * fraction), then at most one multiple K, M, G or T (or k, m, g, t: powers
+ * of 1024), which "iB" or "B" may follow; "B" may also follow the digits
+ * alone.  MB is read as MiB: "256M", "256MiB" and "256MB" are all
+ * 268435456.  Stores it in *bytes, computed exactly in integers.  Returns
+ * 0, or -1 with errno EINVAL (not such a size) or ERANGE (more than
+ * SF_SIZE_MAX); *bytes is then untouched.
+ */
+int sf_parse_size(const char *s, long long *bytes);
 
 #endif

@@ -94,6 +94,16 @@ usage(FILE *fp)
 "                           time (or that it is missing) into the key;\n"
 "                           repeatable\n"
 "\n"
+"Fleet (one run across hosts, on Redis; see FLEET in sfexec(1)):\n"
+"      --redis URL          coalesce with every host using the same Redis:\n"
+"                           redis://[USER@]HOST[:PORT][/DB] or\n"
+"                           unix:///PATH[?db=N] (default: $SFEXEC_REDIS;\n"
+"                           password: $SFEXEC_REDIS_PASSWORD)\n"
+"      --redis-prefix P     prefix of sfexec's Redis keys (default sfexec:)\n"
+"      --lease SECS         how long a leader may go silent (default 10)\n"
+"      --redis-optional     if Redis cannot be reached, run on this host only\n"
+"      --redis-max-bytes N  most output published to Redis (default 256M)\n"
+"\n"
 "Control (exit 0 done, 1 nothing to do, 125 failed):\n"
 "      --list               show the flights and stored results, then exit\n"
 "      --json               with --list: JSON Lines, one object per row\n"
@@ -217,6 +227,9 @@ report(const struct sf_outcome *oc, pid_t runner, const char *timeout_arg)
 	case SF_END_FAILED:
 		msg("flight failed: %s: %s", oc->name, strerror(oc->err));
 		return EXIT_FAILURE_;
+	case SF_END_FLEET:
+		msg("%s", oc->name);
+		return EXIT_FAILURE_;
 	case SF_END_OWNER_DIED:
 		if (runner > 0)
 			msg("flight owner (pid %ld) died", (long)runner);
@@ -284,6 +297,8 @@ attach(const struct sf_opts *o, const struct sf_cli *cli, sf_flight **fp)
 		else
 			msg("joined flight (started in another PID namespace)");
 	}
+	if (sf_flight_notice(f)[0] != '\0' && !quiet)
+		msg("%s", sf_flight_notice(f));
 	sf_flight_on_note(f, on_note, NULL);
 	*fp = f;
 	return -1;
@@ -490,6 +505,47 @@ steer(const struct sf_opts *o, const struct sf_cli *cli)
 	return r == 1 ? 0 : 1;
 }
 
+/* ---- fleet mode (--redis) ---------------------------------------------------------- */
+
+/*
+ * --redis and its companions, SFEXEC_REDIS and SFEXEC_REDIS_PASSWORD, into
+ * c (c->url NULL: this host only).  -1 after a message: a companion
+ * without a URL, or a URL that cannot be used.
+ */
+static int
+fleet_conf(const struct sf_cli *cli, struct sf_fleet_conf *c)
+{
+	const char *url = cli->redis, *pw;
+	char cause[512];
+
+	memset(c, 0, sizeof(*c));
+	if (url == NULL && (url = getenv("SFEXEC_REDIS")) != NULL && *url == '\0')
+		url = NULL;
+	if (url == NULL) {
+		if (cli->redis_prefix != NULL || cli->lease_ms >= 0 ||
+		    cli->redis_optional || cli->redis_max_bytes >= 0) {
+			msg("--redis-prefix, --lease, --redis-optional and "
+			    "--redis-max-bytes need --redis (or SFEXEC_REDIS); "
+			    "try 'sfexec --help'");
+			return -1;
+		}
+		return 0;
+	}
+	c->url = url;
+	pw = getenv("SFEXEC_REDIS_PASSWORD");
+	c->password = pw != NULL && *pw != '\0' ? pw : NULL;
+	c->prefix = cli->redis_prefix != NULL ? cli->redis_prefix : SF_FLEET_PREFIX;
+	c->lease_ms = cli->lease_ms >= 0 ? cli->lease_ms : SF_FLEET_LEASE_MS;
+	c->max_bytes = cli->redis_max_bytes >= 0 ? cli->redis_max_bytes :
+	    SF_FLEET_MAX_BYTES;
+	c->optional = cli->redis_optional != 0;
+	if (sf_fleet_check(c, cause, sizeof(cause)) == -1) {
+		msg("%s", cause);
+		return -1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -498,6 +554,7 @@ main(int argc, char *argv[])
 	int status;
 	struct sf_cli cli;
 	struct sf_opts o;
+	struct sf_fleet_conf fleet;
 	sf_flight *f;
 
 	sanitize_stdio();
@@ -515,6 +572,12 @@ main(int argc, char *argv[])
 	}
 	quiet = cli.quiet;
 	memset(&o, 0, sizeof(o));
+	if (cli.mode == SF_MODE_RUN && fleet_conf(&cli, &fleet) == -1) {
+		sf_cli_free(&cli);
+		return EXIT_FAILURE_;
+	}
+	if (cli.mode == SF_MODE_RUN && fleet.url != NULL)
+		o.fleet = &fleet;
 	o.argv = cli.argv;
 	o.no_wait = cli.no_wait;
 	o.grace_ms = cli.grace_ms;

@@ -28,6 +28,7 @@ struct sf_flight {
 	pid_t pgid;                 /* the command's group, likewise */
 	long long deadline;         /* clock.h milliseconds; -1: none */
 	long long age;              /* a replayed result's age (ms) */
+	char notice[SF_PROTO_MAX_NAME + 1]; /* WELCOME's, or "" */
 	int relay;                  /* the starter: write end of the command's
 	                               stdin, fed from our terminal; or -1 */
 	int tty;                    /* our terminal, opened non-blocking; or -1 */

@@ -208,6 +208,7 @@ start(const struct sf_opts *o, int lockfd, const char *lockname,
 	a.key_len = o->key_len;
 	a.argv = o->argv;
 	a.grace_ms = o->grace_ms;
+	a.fleet = o->fleet;
 	/*
 	 * A terminal is lent, not given: the command reads it through a pipe
 	 * that we fill while we are attached (client.c), so once we are gone

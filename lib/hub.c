@@ -334,6 +334,11 @@ welcome(struct client *c)
 	m.u.welcome.runner = c->h->a.runner;
 	m.u.welcome.starter = c->h->a.starter;
 	m.u.welcome.pgid = c->h->a.pgid;
+	if (c->h->a.notice != NULL) {
+		m.u.welcome.noticelen = (uint8_t)strnlen(c->h->a.notice,
+		    SF_PROTO_MAX_NAME);
+		memcpy(m.u.welcome.notice, c->h->a.notice, m.u.welcome.noticelen);
+	}
 	c->outoff = c->outlen = 0;
 	queue(c, &m);
 	c->live = true;

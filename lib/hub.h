@@ -28,6 +28,7 @@ struct sf_hub_args {
 	uint8_t digest[SF_DIGEST_LEN];  /* the key; HELLO must match it */
 	int listenfd;                   /* bound and listening; the hub owns it */
 	uint32_t runner, starter, pgid; /* WELCOME's fields */
+	const char *notice;             /* WELCOME's notice, or NULL */
 	/* Whether a connected peer may join: 0, or a reason (enum sf_refuse). */
 	int (*admit)(void *arg, const struct ucred *peer);
 	/* A client's CACHE (proto.h): called with its fields and the cache

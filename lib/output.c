@@ -179,6 +179,40 @@ sf_output_fill(struct sf_output *o, int s, int pipefd, size_t max)
 	return n;
 }
 
+int
+sf_output_append(struct sf_output *o, int s, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	if (len == 0)
+		return 0;
+	if (o->spool[s] == -1 && make_spool(o, s) == -1) {
+		o->failed = s;
+		return -1;
+	}
+	while (len > 0) {
+		n = pwrite(o->spool[s], p, len, (off_t)o->size[s]);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ENOSPC;
+			o->failed = s;
+			return -1;
+		}
+		o->size[s] += (uint64_t)n;
+		p += n;
+		len -= (size_t)n;
+	}
+	o->told[s] = o->size[s];
+	if (switch_to(o, s) == -1) {
+		o->failed = SF_OUT_ORDER;
+		return -1;
+	}
+	return 0;
+}
+
 void
 sf_output_free(struct sf_output *o)
 {

@@ -61,6 +61,13 @@ int sf_output_reserve_order(struct sf_output *o);
  */
 ssize_t sf_output_fill(struct sf_output *o, int s, int pipefd, size_t max);
 
+/*
+ * sf_output_append — append len bytes from buf to stream s, all of them
+ * told, as if read from its pipe (another host's output, fleet.h).
+ * Returns 0, or -1 with errno and failed set, like sf_output_fill.
+ */
+int sf_output_append(struct sf_output *o, int s, const void *buf, size_t len);
+
 /* sf_output_pending — are there bytes waiting in the pipe? */
 bool sf_output_pending(int pipefd);
 

@@ -44,7 +44,7 @@ valid_note(uint8_t what, uint8_t sig)
 static int
 valid_how(uint8_t how)
 {
-	return how >= SF_END_EXITED && how <= SF_END_FAILED;
+	return how >= SF_END_EXITED && how <= SF_END_FLEET;
 }
 
 /* STATUS's fields agree with each other (proto.h). */
@@ -87,6 +87,8 @@ sf_proto_encode(const struct sf_msg *m, uint8_t *buf, size_t size)
 		p = sf_be_put32(p, m->u.welcome.runner);
 		p = sf_be_put32(p, m->u.welcome.starter);
 		p = sf_be_put32(p, m->u.welcome.pgid);
+		memcpy(p, m->u.welcome.notice, m->u.welcome.noticelen);
+		p += m->u.welcome.noticelen;
 		break;
 	case SF_MSG_REFUSE:
 		*p++ = m->u.refuse.reason;
@@ -231,7 +233,10 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 	plen = sf_be_get16(buf + 2);
 	switch (buf[0]) {
 	case SF_MSG_HELLO:   if (plen != HELLO_LEN) goto bad; break;
-	case SF_MSG_WELCOME: if (plen != WELCOME_LEN) goto bad; break;
+	case SF_MSG_WELCOME:
+		if (plen < WELCOME_LEN || plen > WELCOME_LEN + SF_PROTO_MAX_NAME)
+			goto bad;
+		break;
 	case SF_MSG_REFUSE:  if (plen != REFUSE_LEN) goto bad; break;
 	case SF_MSG_SPOOL:   if (plen != SPOOL_LEN) goto bad; break;
 	case SF_MSG_DATA:    if (plen != DATA_LEN) goto bad; break;
@@ -267,6 +272,9 @@ sf_proto_decode(const uint8_t *buf, size_t len, struct sf_msg *m)
 		m->u.welcome.runner = sf_be_get32(p + 4);
 		m->u.welcome.starter = sf_be_get32(p + 8);
 		m->u.welcome.pgid = sf_be_get32(p + 12);
+		m->u.welcome.noticelen = (uint8_t)(plen - WELCOME_LEN);
+		memcpy(m->u.welcome.notice, p + WELCOME_LEN, m->u.welcome.noticelen);
+		m->u.welcome.notice[m->u.welcome.noticelen] = '\0';
 		break;
 	case SF_MSG_REFUSE:
 		m->u.refuse.reason = p[0];

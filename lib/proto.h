@@ -32,7 +32,12 @@
  *                               a client of another version always gets a clean
  *                               REFUSE (SF_REFUSE_VERSION), never a misreading.
  *   runner -> client   WELCOME  u16 version, u16 flags (0), u32 runner pid,
- *                               u32 starter pid, u32 command process group.
+ *                               u32 starter pid, u32 command process group
+ *                               (0: none on this host, fleet.h), then
+ *                               0..SF_PROTO_MAX_NAME bytes of a notice the
+ *                               invocation prints (--redis-optional: Redis
+ *                               could not be reached, the flight is this
+ *                               host's only).
  *                  or  REFUSE   u8 reason (enum sf_refuse), then the runner closes.
  *   client -> runner   CACHE    u64 keep_ms, u8 flags, with exactly one
  *                               descriptor in SCM_RIGHTS on its first byte: a
@@ -75,7 +80,8 @@
  *                               u64 order index size,
  *                               then 0..SF_PROTO_MAX_NAME bytes of a name
  *                               (the command for SF_END_EXEC_FAILED, the step
- *                               that failed for SF_END_FAILED).
+ *                               that failed for SF_END_FAILED, the whole
+ *                               line for SF_END_FLEET).
  *                               The sizes are final; the client hangs up after
  *                               it (the runner waits a while for that, so that
  *                               it, not the client, frees the spools).
@@ -148,7 +154,8 @@
  * Versions.  2 added HELLO's SF_HELLO_ORDER, the SF_ORDER stream in SPOOL
  * and DATA, NOTE, and EXIT's order index size (8 bytes longer than in 1).
  * 3 added HELLO's SF_HELLO_CACHE and CACHE.  4 added SF_HELLO_CONTROL,
- * QUERY, STATUS, FORGET, CANCEL and DONE.
+ * QUERY, STATUS, FORGET, CANCEL and DONE.  5 added WELCOME's notice and
+ * SF_END_FLEET.
  * Peers of different versions never get past HELLO, so no other frame of
  * one is ever read by the other.
  *
@@ -176,7 +183,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SF_PROTO_VERSION      4
+#define SF_PROTO_VERSION      5
 #define SF_PROTO_HEADER       4
 #define SF_PROTO_MAX_NAME     255
 #define SF_PROTO_MAX_PAYLOAD  (33 + SF_PROTO_MAX_NAME)
@@ -240,6 +247,8 @@ enum sf_end {
 	SF_END_SIGNALED    = 2, /* code: signal number */
 	SF_END_EXEC_FAILED = 3, /* err: execvp's errno; name: the command */
 	SF_END_FAILED      = 4, /* the runner failed; err: errno; name: what */
+	SF_END_FLEET       = 5, /* the flight across hosts failed (fleet.h);
+	                           name: the whole line saying why */
 };
 
 enum sf_stream { SF_STDOUT = 1, SF_STDERR = 2, SF_ORDER = 3 };
@@ -254,7 +263,12 @@ struct sf_msg {
 	enum sf_msg_type type;
 	union {
 		struct { uint16_t version, flags; uint8_t digest[SF_DIGEST_LEN]; } hello;
-		struct { uint16_t version, flags; uint32_t runner, starter, pgid; } welcome;
+		struct {
+			uint16_t version, flags;
+			uint32_t runner, starter, pgid;
+			uint8_t noticelen;
+			char notice[SF_PROTO_MAX_NAME + 1]; /* NUL-terminated copy */
+		} welcome;
 		struct { uint8_t reason; } refuse;
 		struct { uint8_t stream; } spool;
 		struct { uint8_t stream; uint64_t end; } data;

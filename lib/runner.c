@@ -34,6 +34,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@
 
 #include "cache.h"
 #include "command.h"
+#include "fleet.h"
 #include "hub.h"
 #include "loop.h"
 #include "nest.h"
@@ -54,7 +56,7 @@
 #include "runner.h"
 #include "unixsock.h"
 
-enum state { RUNNING, ENDED, ABANDONED };
+enum state { ELECTING, RUNNING, ENDED, ABANDONED };
 
 /* Cache directories the invocations asked to store the result in; a
  * request for yet another is ignored (it would cost the runner a descriptor
@@ -78,6 +80,10 @@ struct runner {
 	struct sf_output out;
 	struct sf_command cmd;
 	struct sf_command_restore restore;
+	struct sf_fleet fleet;      /* --redis; fleet.conf NULL without */
+	bool fleet_stopped;         /* the lease was lost: command stopped */
+	bool termed;                /* SIGTERM before the command started */
+	int devnull;                /* until the command has started */
 	struct sf_msg exit;         /* how it ended, once ENDED */
 	int64_t ended_ns;           /* when (cache.h's clock) */
 	struct cache_dir cache[CACHE_DIRS];
@@ -185,6 +191,18 @@ on_grew(void *arg)
 
 	if (r->hub != NULL)
 		sf_hub_grew(r->hub);
+	if (r->fleet.conf != NULL)
+		sf_fleet_grew(&r->fleet);
+}
+
+/* A follower's output grew (fleet.c appended to the spools). */
+static void
+on_fleet_grew(void *arg)
+{
+	struct runner *r = arg;
+
+	if (r->hub != NULL)
+		sf_hub_grew(r->hub);
 }
 
 static void
@@ -218,7 +236,10 @@ on_term(void *arg)
 
 	/* Told to stop: the command is stopped, and the invocations learn
 	 * how it died, as if it had been signalled directly. */
-	sf_command_abandon(&r->cmd);
+	if (r->cmd.pid > 0)
+		sf_command_abandon(&r->cmd);
+	else
+		r->termed = true;   /* not started yet (begin) */
 }
 
 /*
@@ -236,6 +257,25 @@ admit(void *arg, const struct ucred *peer)
 	return 0;
 }
 
+/* Does another host's runner run the command (or nobody, fleet failed)? */
+static bool
+following(const struct runner *r)
+{
+	return r->fleet.conf != NULL && (r->fleet.role == SF_FLEET_FOLLOWER ||
+	    r->fleet.role == SF_FLEET_FAILED);
+}
+
+/* Has the source of the output (the command, or the leader's stream)
+ * ended? */
+static bool
+source_done(const struct runner *r)
+{
+	if (following(r))
+		return r->fleet.role == SF_FLEET_FAILED || r->fleet.done ||
+		    r->termed;
+	return r->cmd.done;
+}
+
 static void
 exit_msg(const struct runner *r, struct sf_msg *m)
 {
@@ -243,12 +283,24 @@ exit_msg(const struct runner *r, struct sf_msg *m)
 	const char *name = NULL;
 	size_t n;
 
+	if (r->fleet.conf != NULL && r->fleet.role == SF_FLEET_FOLLOWER &&
+	    r->fleet.done) {
+		*m = r->fleet.exit;
+		return;
+	}
 	memset(m, 0, sizeof(*m));
 	m->type = SF_MSG_EXIT;
 	m->u.exit.size[0] = r->out.size[0];
 	m->u.exit.size[1] = r->out.size[1];
 	m->u.exit.size[2] = r->out.size[SF_OUT_ORDER];
-	if (c->fail_err != 0) {
+	if (r->fleet.role == SF_FLEET_FAILED || r->fleet_stopped) {
+		m->u.exit.how = SF_END_FLEET;
+		name = r->fleet.notice;
+	} else if (following(r)) {
+		/* A follower told to stop: as if the command had been. */
+		m->u.exit.how = SF_END_SIGNALED;
+		m->u.exit.code = SIGTERM;
+	} else if (c->fail_err != 0) {
 		m->u.exit.how = SF_END_FAILED;
 		m->u.exit.err = c->fail_err;
 		name = c->fail_what;
@@ -396,7 +448,7 @@ static void
 on_control(void *arg, const struct sf_msg *req, struct sf_msg *answer)
 {
 	struct runner *r = arg;
-	bool running = r->state == RUNNING && !r->cmd.done;
+	bool running = r->state == RUNNING && !source_done(r);
 
 	if (req->type == SF_MSG_QUERY) {
 		status(r, answer);
@@ -409,7 +461,9 @@ on_control(void *arg, const struct sf_msg *req, struct sf_msg *answer)
 		sf_hub_stop(r->hub, false);
 		release_key(r);
 		answer->u.done.done = 1;
-	} else if (req->type == SF_MSG_CANCEL && running && !r->cancelled) {
+	} else if (req->type == SF_MSG_CANCEL && running && !r->cancelled &&
+	    r->cmd.pid > 0) {
+		/* (A follower has no command here to cancel.) */
 		/* The key stays held until the command is gone (release_key
 		 * at the end), so no second copy starts beside the dying one. */
 		r->cancelled = r->forgotten = true;
@@ -421,46 +475,100 @@ on_control(void *arg, const struct sf_msg *req, struct sf_msg *answer)
 	}
 }
 
+/* The flight is over: EXIT to everyone, the key let go (see the top). */
+static void
+end_flight(struct runner *r)
+{
+	int i;
+
+	r->state = ENDED;
+	r->ended_ns = sf_cache_now();
+	exit_msg(r, &r->exit);
+	/* Stored before EXIT goes: an invocation that asked for it finds
+	 * the entry once it has its status. */
+	for (i = 0; i < r->ncache; i++)
+		store(r, &r->cache[i]);
+	sf_hub_end(r->hub, &r->exit);
+	close_door(r);
+	sf_hub_stop(r->hub, false);     /* the queued get EXIT too */
+	release_key(r);
+	if (r->fleet.conf != NULL && r->fleet.role == SF_FLEET_LEADER)
+		sf_fleet_finish(&r->fleet, &r->exit);
+}
+
+static void
+abandon(struct runner *r)
+{
+	r->state = ABANDONED;
+	cache_free(r);
+	close_door(r);
+	sf_hub_stop(r->hub, true);
+	if (following(r))
+		sf_fleet_release(&r->fleet);
+	else
+		sf_command_abandon(&r->cmd);
+}
+
+/*
+ * Nobody on this host reads the output any more.  A leader asks Redis
+ * first (fleet.h, sf_fleet_abandon): followers on other hosts keep the
+ * command alive, the last one out anywhere stops it.
+ */
+static void
+nobody_here(struct runner *r)
+{
+	struct sf_fleet *f = &r->fleet;
+
+	if (f->conf == NULL || f->role != SF_FLEET_LEADER || f->settled ||
+	    f->abandoned) {
+		abandon(r);
+		return;
+	}
+	if (!f->abandoning && f->followers == 0)
+		sf_fleet_abandon(f);
+}
+
+static void begin(struct runner *r);
+
 /* After every turn of the loop: move the lifecycle on (see the top). */
 static void
 step(void *arg)
 {
 	struct runner *r = arg;
-	int i;
+	bool fleet_busy = r->fleet.conf != NULL && !r->fleet.settled;
 
+	if (r->state == ELECTING) {
+		if (r->fleet.role == SF_FLEET_ELECTING)
+			return;
+		begin(r);   /* then on as RUNNING: nothing else may come */
+	}
 	switch (r->state) {
+	case ELECTING:
+		break;
 	case RUNNING:
-		if (r->cmd.done) {
-			r->state = ENDED;
-			r->ended_ns = sf_cache_now();
-			exit_msg(r, &r->exit);
-			/* Stored before EXIT goes: an invocation that asked
-			 * for it finds the entry once it has its status. */
-			for (i = 0; i < r->ncache; i++)
-				store(r, &r->cache[i]);
-			sf_hub_end(r->hub, &r->exit);
-			close_door(r);
-			sf_hub_stop(r->hub, false);     /* the queued get EXIT too */
-			release_key(r);
-		} else if (sf_hub_clients(r->hub) == 0 && !r->cancelled &&
-		    (!r->a->refresh || r->forgotten)) {
-			/* Nobody is left to read the output: stop the command. */
-			r->state = ABANDONED;
-			cache_free(r);
-			close_door(r);
-			sf_hub_stop(r->hub, true);
+		if (source_done(r))
+			end_flight(r);
+		else if (r->fleet.lost && !r->fleet_stopped) {
+			/* Another host may run it by now (fleet.h). */
+			r->fleet_stopped = true;
 			sf_command_abandon(&r->cmd);
-		}
+		} else if (sf_hub_clients(r->hub) == 0 && !r->cancelled &&
+		    (!r->a->refresh || r->forgotten))
+			nobody_here(r);
 		break;
 	case ENDED:
-		if (sf_hub_idle(r->hub))
+		if (sf_hub_idle(r->hub) && !fleet_busy)
 			sf_loop_stop(r->loop);
 		break;
 	case ABANDONED:
-		if (sf_command_gone(&r->cmd)) {
-			release_key(r);
-			sf_loop_stop(r->loop);
+		if (!following(r) && !sf_command_gone(&r->cmd))
+			break;
+		if (fleet_busy) {
+			sf_fleet_release(&r->fleet);
+			break;
 		}
+		release_key(r);
+		sf_loop_stop(r->loop);
 		break;
 	}
 }
@@ -520,12 +628,87 @@ take_signal(struct runner *r, int sig, sf_loop_fn *fn)
 	return sigaction(sig, &ign, &rs->act[rs->n++]);
 }
 
+/*
+ * The flight's source is known (at once, or once the fleet's election is
+ * over): start the command unless another host runs it, and open the hub.
+ */
+static void
+begin(struct runner *r)
+{
+	const struct sf_runner_args *a = r->a;
+	struct sf_hub_args ha;
+	struct ucred cr;
+	char fence[24];
+
+	r->state = RUNNING;
+	if (!following(r)) {
+		if (r->fleet.conf != NULL && r->fleet.role == SF_FLEET_LEADER) {
+			/* For the command to fence its own side effects. */
+			snprintf(fence, sizeof(fence), "%" PRIu64, r->fleet.fence);
+			if (setenv("SFEXEC_FENCING_TOKEN", fence, 1) == -1)
+				early_fail(a, r->lockfd, "runner: environment");
+		}
+		r->cmd.loop = r->loop;
+		r->cmd.out = &r->out;
+		r->cmd.argv = a->argv;
+		r->cmd.grace_ms = a->grace_ms;
+		r->cmd.restore = &r->restore;
+		r->cmd.stdinfd = a->stdinfd;
+		r->cmd.grew = on_grew;
+		r->cmd.ended = on_ended;
+		r->cmd.stopped = on_stopped;
+		r->cmd.arg = r;
+		sf_command_start(&r->cmd);  /* a failure is told to the clients */
+		if (r->termed && r->cmd.pid > 0)
+			sf_command_abandon(&r->cmd);
+	}
+	/* Not before: the command's pipes come first under a tight limit. */
+	(void)sf_output_reserve_order(&r->out);
+
+	memset(&ha, 0, sizeof(ha));
+	ha.loop = r->loop;
+	ha.out = &r->out;
+	memcpy(ha.digest, a->key->digest, SF_DIGEST_LEN);
+	ha.listenfd = a->listenfd;
+	ha.runner = (uint32_t)getpid();
+	if (sf_unixsock_peer(a->starterfd, &cr) == 0)
+		ha.starter = (uint32_t)cr.pid;
+	ha.pgid = (uint32_t)(r->cmd.pid > 0 ? r->cmd.pid : 0);
+	if (r->fleet.conf != NULL && r->fleet.role == SF_FLEET_ALONE)
+		ha.notice = r->fleet.notice;
+	ha.admit = admit;
+	ha.cache = on_cache;
+	ha.control = on_control;
+	ha.arg = r;
+	fcntl(a->listenfd, F_SETFL, O_NONBLOCK);
+	fcntl(a->starterfd, F_SETFL, O_NONBLOCK);
+	/* A refresh's starter does not attach: it asks here what a client
+	 * asks with CACHE. */
+	if (a->cachefd != -1)
+		on_cache(r, a->cache_keep_ms, a->cache_failures ?
+		    SF_CACHE_FAILURES : 0, a->cachefd);
+	if ((r->hub = sf_hub_new(&ha)) == NULL ||
+	    sf_hub_add(r->hub, a->starterfd) == -1) {
+		/* The command may run already: it must not outlive us. */
+		if (r->cmd.pid > 0)
+			kill(-r->cmd.pid, SIGKILL);
+		early_fail(a, r->lockfd, "runner");
+	}
+
+	/* The command has its stdin; the runner lets go of it and of the
+	 * working directory (so it never holds a file system busy). */
+	if (a->stdinfd != -1)
+		close(a->stdinfd);
+	dup2(r->devnull, 0);
+	close(r->devnull);
+	r->devnull = -1;
+	(void)!chdir("/");
+}
+
 static void __attribute__((noreturn))
 runner_main(const struct sf_runner_args *a)
 {
 	struct runner r;
-	struct sf_hub_args ha;
-	struct ucred cr;
 	struct rlimit rl;
 	sigset_t none;
 	int keep[7], nkeep, devnull;
@@ -577,59 +760,31 @@ runner_main(const struct sf_runner_args *a)
 	if (sf_nest_mark(a->dirfd, a->sockname) == -1)
 		early_fail(a, r.lockfd, "runner: environment");
 
-	r.cmd.loop = r.loop;
-	r.cmd.out = &r.out;
-	r.cmd.argv = a->argv;
-	r.cmd.grace_ms = a->grace_ms;
-	r.cmd.restore = &r.restore;
-	r.cmd.stdinfd = a->stdinfd;
-	r.cmd.grew = on_grew;
-	r.cmd.ended = on_ended;
-	r.cmd.stopped = on_stopped;
-	r.cmd.arg = &r;
-	sf_command_start(&r.cmd);   /* a failure is told to the clients */
-	/* Not before: the command's pipes come first under a tight limit. */
-	(void)sf_output_reserve_order(&r.out);
-
-	memset(&ha, 0, sizeof(ha));
-	ha.loop = r.loop;
-	ha.out = &r.out;
-	memcpy(ha.digest, a->key->digest, SF_DIGEST_LEN);
-	ha.listenfd = a->listenfd;
-	ha.runner = (uint32_t)getpid();
-	if (sf_unixsock_peer(a->starterfd, &cr) == 0)
-		ha.starter = (uint32_t)cr.pid;
-	ha.pgid = (uint32_t)(r.cmd.pid > 0 ? r.cmd.pid : 0);
-	ha.admit = admit;
-	ha.cache = on_cache;
-	ha.control = on_control;
-	ha.arg = &r;
-	fcntl(a->listenfd, F_SETFL, O_NONBLOCK);
-	fcntl(a->starterfd, F_SETFL, O_NONBLOCK);
-	/* A refresh's starter does not attach: it asks here what a client
-	 * asks with CACHE. */
-	if (a->cachefd != -1)
-		on_cache(&r, a->cache_keep_ms, a->cache_failures ?
-		    SF_CACHE_FAILURES : 0, a->cachefd);
-	if ((r.hub = sf_hub_new(&ha)) == NULL || sf_hub_add(r.hub, a->starterfd) == -1) {
-		/* The command may run already: it must not outlive us. */
-		if (r.cmd.pid > 0)
-			kill(-r.cmd.pid, SIGKILL);
-		early_fail(a, r.lockfd, "runner");
-	}
-
-	/* The command has its stdin; the runner lets go of it and of the
-	 * working directory (so it never holds a file system busy). */
-	if (a->stdinfd != -1)
-		close(a->stdinfd);
-	dup2(devnull, 0);
-	close(devnull);
-	(void)!chdir("/");
+	r.devnull = devnull;
+	if (a->fleet != NULL) {
+		/* The command waits for the election (begin, from step). */
+		r.fleet.loop = r.loop;
+		r.fleet.conf = a->fleet;
+		r.fleet.name = a->key->name;
+		r.fleet.out = &r.out;
+		r.fleet.grew = on_fleet_grew;
+		r.fleet.arg = &r;
+		r.state = ELECTING;
+		if (sf_fleet_start(&r.fleet) == -1)
+			early_fail(a, r.lockfd, "runner: Redis");
+		if (r.fleet.role != SF_FLEET_ELECTING)
+			begin(&r);  /* decided at once: Redis is not there */
+	} else
+		begin(&r);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
+	/* What begin found may call for a step before any event does (a
+	 * fleet that failed at once, a command that could not start). */
+	step(&r);
 	sf_loop_run(r.loop, step, &r);
 	remove_door(&r);
+	sf_fleet_free(&r.fleet);
 	_exit(0);
 }
 

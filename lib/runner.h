@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "fleet.h"
 #include "key.h"
 #include "proto.h"
 
@@ -44,6 +45,7 @@ struct sf_runner_args {
 	size_t key_len;
 	char *const *argv;          /* the command */
 	long grace_ms;              /* SIGTERM to SIGKILL, once abandoned */
+	const struct sf_fleet_conf *fleet; /* --redis (fleet.h), or NULL */
 	/* A background refresh (sf_flight_refresh): nobody need be attached,
 	 * the command runs to its end, and the result goes to cachefd. */
 	bool refresh;

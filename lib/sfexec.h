@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "fleet.h"
 #include "key.h"
 #include "proto.h"
 
@@ -44,6 +45,10 @@ struct sf_opts {
 	 * invocation was on its way (after it found none) is replayed
 	 * instead of starting a new flight. */
 	long long cache_ttl_ms;
+	/* --redis: the runner of a flight this invocation starts coalesces
+	 * with other hosts (fleet.h); NULL: this host only.  Invocations on
+	 * one host coalesce into its runner whatever their --redis. */
+	const struct sf_fleet_conf *fleet;
 };
 
 enum sf_role { SF_STARTED = 1, SF_JOINED = 2, SF_REPLAYED = 3 };
@@ -76,6 +81,9 @@ enum sf_role sf_flight_role(const sf_flight *f);
 pid_t sf_flight_runner(const sf_flight *f);   /* the runner's pid */
 pid_t sf_flight_starter(const sf_flight *f);  /* the starter's pid */
 long long sf_flight_age(const sf_flight *f);  /* SF_REPLAYED: the result's age, ms */
+/* sf_flight_notice — what the runner wants the invocation to say (fleet
+ * mode on this host only, --redis-optional), or "". */
+const char *sf_flight_notice(const sf_flight *f);
 
 /*
  * sf_flight_stream — copy the flight's stdout to out and stderr to err as it

@@ -481,3 +481,16 @@ exec_failure_racing_joiner() {
 	assert_equal 4 "$rc" "exit status with stderr closed"
 	assert_file_is "$T/out" $'x\n'
 }
+
+# ---- fleet options (issue 11) ------------------------------------------------
+
+@test "--lease with --list is a usage error: 125 and one line" {
+	usage_error "sfexec: --lease cannot be used with --list$USAGE_TAIL" --list --lease 10
+	[[ ! -e $SFEXEC_DIR ]] || fail "a usage error made the runtime directory"
+}
+
+@test "--redis with --forget -k is a usage error: 125 and one line" {
+	usage_error "sfexec: --redis cannot be used with --forget$USAGE_TAIL" \
+		--redis redis://127.0.0.1:9 --forget -k k
+	[[ ! -e $SFEXEC_DIR ]] || fail "a usage error made the runtime directory"
+}

@@ -205,6 +205,48 @@ stub_keys() {
 	done
 }
 
+@test "bash: the fleet's options: --redis, --redis-prefix, --lease and --redis-max-bytes complete nothing" {
+	cd "$T"
+	: >anyfile
+	stub_sfexec
+	for mode in "${MODES[@]}"; do
+		comp "$mode" --redi
+		offers_exactly --redis --redis-prefix --redis-optional --redis-max-bytes
+		comp "$mode" --le
+		offers_exactly --lease
+		for opt in --redis --redis-prefix --lease --redis-max-bytes; do
+			comp "$mode" "$opt" ""
+			offers_exactly
+			comp "$mode" "$opt" = ""                # --opt=
+			offers_exactly
+		done
+		comp "$mode" --redis-p ""                 # abbreviated, as getopt_long takes it
+		offers_exactly
+		# --redis-optional takes no value: the next word is the command
+		comp "$mode" --redis-optional ec
+		offers echo
+		comp "$mode" --redis redis://h --lease 5 --redis-max-bytes 1G ec
+		offers echo
+	done
+	[[ ! -s $T/stub.args ]] || fail "sfexec was run" "$(cat "$T/stub.args")"
+}
+
+@test "bash: the fleet's options are a run's: not after --list, --forget, --cancel, and they rule those out" {
+	for mode in "${MODES[@]}"; do
+		comp "$mode" --list --
+		offers_none_of --redis --redis-prefix --lease --redis-optional --redis-max-bytes
+		comp "$mode" --forget --
+		offers_none_of --redis --redis-prefix --lease --redis-optional --redis-max-bytes
+		comp "$mode" --cancel --
+		offers_none_of --redis --redis-prefix --lease --redis-optional --redis-max-bytes
+		comp "$mode" --redis-optional --
+		offers_none_of --list --forget --cancel --json
+		offers --redis --lease --key --
+		comp "$mode" --lease = 5 --                 # --lease=5
+		offers_none_of --list --forget --cancel --json
+	done
+}
+
 @test "bash: -k and --key complete the keys of sfexec --list --json, quoted" {
 	stub_sfexec
 	stub_keys
@@ -325,7 +367,7 @@ stub_keys() {
 		comp "$mode" -n --
 		offers_none_of --list --forget --cancel --json
 		comp "$mode" --l
-		offers_exactly --list
+		offers_exactly --list --lease
 		comp "$mode" --ca
 		offers_exactly --cache-failures --cache-dir --cancel
 		comp "$mode" --forget -k foo ec               # a command names the key
@@ -443,6 +485,25 @@ zcomp() {
 	offers_exactly
 	zcomp "sfexec --ttl 5 --"
 	offers_none_of --list --json --forget --cancel
+}
+
+@test "zsh: the fleet's options only for a run; their values are stepped over for -k" {
+	command -v zsh >/dev/null || skip "zsh is not installed"
+	zcomp "sfexec --redis"
+	offers --redis --redis-prefix --redis-optional --redis-max-bytes
+	offers_none_of --refresh --lease
+	zcomp "sfexec --list --"
+	offers_none_of --redis --redis-prefix --lease --redis-optional --redis-max-bytes
+	zcomp "sfexec --cancel --"
+	offers_none_of --redis --redis-prefix --lease --redis-optional --redis-max-bytes
+	zcomp "sfexec --lease 5 --"
+	offers_none_of --list --json --forget --cancel
+	offers --redis --redis-max-bytes
+	# a value that looks like -d is not one
+	stub_sfexec
+	zcomp "sfexec --redis-prefix -d --lease -d --redis -d -k m"
+	offers_exactly mirror-sync 'my key'
+	assert_equal "--list --json " "$(cat "$T/stub.args")" "stub call"
 }
 
 @test "make install puts both completions in place, mode 0644" {

@@ -219,7 +219,7 @@ runner_pid() {
 	listed
 	assert_equal "[[\"$(keyhash old)\", \"incompatible\"]]" \
 		"$(json "$T/run.out" '[[r["id"], r["state"]] for r in rows]')" "the row"
-	assert_equal 'refused 4 0x4' "$(sed -n 2p "$T/old.log")" "what the old runner saw"
+	assert_equal 'refused 5 0x4' "$(sed -n 2p "$T/old.log")" "what the old runner saw"
 	sfrun --forget -k old
 	assert_status 125
 	assert_err_line "$T/run.err" "sfexec: cannot forget: $SFEXEC_DIR/$(keyhash old).sock: the runner speaks another version of the protocol (another sfexec)"
@@ -231,8 +231,8 @@ runner_pid() {
 @test "a control HELLO of the previous version gets REFUSE (version) from this runner; the flight carries on" {
 	spawn A -v -k v3 -- "$FC" count "$T/count" out 'part1\n' gate "$T/gate" out 'part2\n'
 	wait_attached 10 A
-	run "$TOOLS/hostile" "$(sock_of v3)" oldhello v3 3 0x4
-	assert_equal "refused 1" "${lines[0]}" "what a version 3 control client got"
+	run "$TOOLS/hostile" "$(sock_of v3)" oldhello v3 4 0x4
+	assert_equal "refused 1" "${lines[0]}" "what a version 4 control client got"
 	touch "$T/gate"
 	reap A
 	assert_rc A 0

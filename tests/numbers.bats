@@ -290,3 +290,68 @@ times_out_after() {
 	assert_match $'\nCaching:\n' "$output" "help text"
 	assert_match $'\nKey:\n' "$output" "help text"
 }
+
+# ---- the fleet's options (issue 11) -----------------------------------------
+# Only refusals here: the parser gives them before anything else happens.
+# What the accepted values mean is the fleet's to test.
+
+@test "--lease refuses less than 1 second, more than 1 day, and what -w refuses" {
+	local d
+	for d in 0 0.5 0.999 0s 1e-3 .5s; do
+		usage_error "sfexec: invalid lease '$d': must be at least 1 second$USAGE_TAIL" \
+			--lease "$d" -k K -- touch "$T/ran"
+	done
+	for d in 2d 1.0000001d 24.001h 1441m 86401 86400.001 366d 1e13; do
+		usage_error "sfexec: invalid lease '$d': more than 1 day$USAGE_TAIL" \
+			--lease "$d" -k K -- touch "$T/ran"
+	done
+	for d in abc -1 -0 +1 '' ' 1' 1x 1ms nan inf 0x10 1e; do
+		usage_error "sfexec: invalid lease '$d'$USAGE_TAIL" --lease "$d" -k K -- touch "$T/ran"
+	done
+	usage_error "sfexec: invalid lease ''$USAGE_TAIL" --lease= -k K -- touch "$T/ran"
+	# each one given is checked, not only the last
+	usage_error "sfexec: invalid lease '0': must be at least 1 second$USAGE_TAIL" \
+		--lease 0 --lease 10 -k K -- touch "$T/ran"
+}
+
+@test "--redis-max-bytes refuses a sign, fractions, other suffixes, empty, more than 1 PiB" {
+	local n
+	for n in -1 +1 1.5M 1X 1P 2P '' ' 1' '1 ' '1 M' K 1iB 1Mi 1mb 1Kb 1b 1MBB 1KM 0x10 1e3; do
+		usage_error "sfexec: invalid --redis-max-bytes '$n'$USAGE_TAIL" \
+			--redis-max-bytes "$n" -k K -- touch "$T/ran"
+	done
+	for n in 99999999999999999999 1125899906842625 1025T 1048577G 2251799813685248K; do
+		usage_error "sfexec: invalid --redis-max-bytes '$n': more than 1 PiB$USAGE_TAIL" \
+			--redis-max-bytes "$n" -k K -- touch "$T/ran"
+	done
+	usage_error "sfexec: invalid --redis-max-bytes ''$USAGE_TAIL" \
+		--redis-max-bytes= -k K -- touch "$T/ran"
+}
+
+@test "--redis-prefix refuses empty, over 64 bytes, spaces, braces, control and non-ASCII bytes" {
+	local p msg="sfexec: --redis-prefix must be 1 to 64 bytes of printable ASCII, without spaces, '{' or '}'$USAGE_TAIL"
+	for p in '' 'a b' ' ' '{x}' 'a{' '}' $'a\tb' $'a\x7f' $'a\x01' 'é' \
+		"$(printf 'a%.0s' {1..65})"; do
+		usage_error "$msg" --redis-prefix "$p" -k K -- touch "$T/ran"
+	done
+	usage_error "$msg" --redis-prefix= -k K -- touch "$T/ran"
+}
+
+@test "--redis refuses an empty URL and control characters, without repeating the URL" {
+	usage_error "sfexec: --redis URL must not be empty$USAGE_TAIL" \
+		--redis '' -k K -- touch "$T/ran"
+	usage_error "sfexec: --redis URL must not be empty$USAGE_TAIL" \
+		--redis= -k K -- touch "$T/ran"
+	local u
+	for u in $'redis://h\n' $'redis://h\tx' $'redis://h\x7f' $'\x1bredis://h'; do
+		usage_error "sfexec: --redis URL must not hold control characters$USAGE_TAIL" \
+			--redis "$u" -k K -- touch "$T/ran"
+	done
+}
+
+@test "the fleet's options without their argument: 125 and one line" {
+	local o
+	for o in --redis --redis-prefix --lease --redis-max-bytes; do
+		usage_error "sfexec: option '$o' needs an argument$USAGE_TAIL" "$o"
+	done
+}

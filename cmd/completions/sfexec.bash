@@ -14,14 +14,16 @@
 _sfexec_longs='--key --dir --no-wait --wait-timeout --grace --verbose --quiet
 	--help --version --ttl --stale-while-revalidate --stale-if-error
 	--cache-failures --refresh --cache-dir --key-env --key-file
-	--list --json --forget --cancel'
+	--list --json --forget --cancel --redis --redis-prefix --lease
+	--redis-optional --redis-max-bytes'
 
 # _sfexec_takes LONG: true if option LONG takes a value.
 _sfexec_takes()
 {
 	case $1 in
 	--key | --dir | --wait-timeout | --grace | --ttl | --stale-while-revalidate | \
-	    --stale-if-error | --cache-dir | --key-env | --key-file) return 0 ;;
+	    --stale-if-error | --cache-dir | --key-env | --key-file | --redis | \
+	    --redis-prefix | --lease | --redis-max-bytes) return 0 ;;
 	esac
 	return 1
 }
@@ -88,7 +90,8 @@ _sfexec_value()
 		_sfexec_keys "$cur" "$3"
 		;;
 	esac
-	# -w, --wait-timeout, --grace, --ttl and the windows: nothing.
+	# -w, --wait-timeout, --grace, --ttl, the windows, --lease, the
+	# Redis URL, prefix and size: nothing.
 }
 
 # _sfexec_dequote WORD: set REPLY to WORD as the shell would read it (its

@@ -5,7 +5,8 @@
  * with a message, never crash; an accepted command line must give a key
  * (but for --list, which takes neither a key nor a command).
  * The first word alone is also parsed as a duration, which must stay in
- * 0 .. 365 days when accepted.
+ * 0 .. 365 days when accepted, and as a size, which must stay in
+ * 0 .. SF_SIZE_MAX.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -17,6 +18,55 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The fleet's options: what options.c lets through, and only for a run. */
+static int
+fleet_ok(const struct sf_cli *c)
+{
+	const unsigned char *p;
+
+	if (c->mode != SF_MODE_RUN)
+		return c->redis == NULL && c->redis_prefix == NULL &&
+		    c->lease_ms == -1 && !c->redis_optional &&
+		    c->redis_max_bytes == -1;
+	if (c->redis != NULL) {
+		if (c->redis[0] == '\0')
+			return 0;
+		for (p = (const unsigned char *)c->redis; *p != '\0'; p++)
+			if (*p < 0x20 || *p == 0x7f)
+				return 0;
+	}
+	if (c->redis_prefix != NULL) {
+		if (c->redis_prefix[0] == '\0' ||
+		    strlen(c->redis_prefix) > SF_REDIS_PREFIX_MAX)
+			return 0;
+		for (p = (const unsigned char *)c->redis_prefix; *p != '\0'; p++)
+			if (*p <= ' ' || *p >= 0x7f || *p == '{' || *p == '}')
+				return 0;
+	}
+	return (c->lease_ms == -1 || (c->lease_ms >= SF_LEASE_MIN_MS &&
+	    c->lease_ms <= SF_LEASE_MAX_MS)) &&
+	    c->redis_max_bytes >= -1 && c->redis_max_bytes <= SF_SIZE_MAX;
+}
+
+/*
+ * An accepted size read a second way, with strtoll and the suffix's first
+ * letter; -1 if that letter is not a multiple the parser should take.
+ */
+static long long
+size_again(const char *s)
+{
+	static const char units[] = "KMGTkmgt";
+	const char *u;
+	char *end;
+	long long n = strtoll(s, &end, 10);
+
+	if (*end == '\0' || strcmp(end, "B") == 0)
+		return n;
+	if ((u = strchr(units, *end)) == NULL)
+		return -1;
+	return n << (10 * (1 + (u - units) % 4));
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -24,6 +74,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sf_cli c;
 	struct sf_key k;
 	size_t i;
+	long long bytes;
 	long ms;
 	int argc = 1, numlen;
 
@@ -63,6 +114,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((c.swr_ms != -1 || c.sie_ms != -1 || c.cache_failures ||
 		    c.refresh) && c.ttl_ms <= 0)
 			abort();        /* they need --ttl */
+		if (!fleet_ok(&c))
+			abort();
 		sf_cli_free(&c);
 	}
 	if (sf_parse_duration(buf, &ms) == 0) {
@@ -72,6 +125,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (numlen < 1 || (size_t)numlen > strlen(buf))
 			abort();
 	} else if (errno != EINVAL && errno != ERANGE)
+		abort();
+	bytes = -2;
+	if (sf_parse_size(buf, &bytes) == 0) {
+		if (bytes < 0 || bytes > SF_SIZE_MAX || size_again(buf) != bytes)
+			abort();
+	} else if ((errno != EINVAL && errno != ERANGE) || bytes != -2)
 		abort();
 	free(buf);
 	return 0;

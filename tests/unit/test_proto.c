@@ -459,6 +459,49 @@ two_frames_back_to_back(void **state)
 	assert_int_equal(o.u.refuse.reason, SF_REFUSE_KEY);
 }
 
+/* WELCOME's notice (version 5): none, some, the most; one byte past the
+ * most is refused.  EXIT's SF_END_FLEET carries its line in name. */
+static void
+welcome_notice_and_fleet_end(void **state)
+{
+	struct sf_msg m = { .type = SF_MSG_WELCOME }, o;
+	uint8_t buf[SF_PROTO_MAX_FRAME + 8];
+	int len;
+	(void)state;
+	m.u.welcome.version = SF_PROTO_VERSION;
+	m.u.welcome.runner = 7;
+	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER + 16);
+	assert_int_equal(o.u.welcome.noticelen, 0);
+	assert_string_equal(o.u.welcome.notice, "");
+	m.u.welcome.noticelen = 5;
+	memcpy(m.u.welcome.notice, "hello", 5);
+	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER + 21);
+	assert_string_equal(o.u.welcome.notice, "hello");
+	assert_int_equal(o.u.welcome.runner, 7);
+	m.u.welcome.noticelen = SF_PROTO_MAX_NAME;
+	memset(m.u.welcome.notice, 'n', SF_PROTO_MAX_NAME);
+	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER + 16 + SF_PROTO_MAX_NAME);
+	assert_int_equal(o.u.welcome.noticelen, SF_PROTO_MAX_NAME);
+	/* a frame one byte longer than the most a WELCOME may be */
+	len = sf_proto_encode(&m, buf, sizeof(buf));
+	buf[len] = 'n';
+	buf[2] = (uint8_t)((len - SF_PROTO_HEADER + 1) >> 8);
+	buf[3] = (uint8_t)(len - SF_PROTO_HEADER + 1);
+	assert_int_equal(sf_proto_decode(buf, (size_t)len + 1, &o), -1);
+	assert_int_equal(errno, EPROTO);
+
+	memset(&m, 0, sizeof(m));
+	m.type = SF_MSG_EXIT;
+	m.u.exit.how = SF_END_FLEET;
+	m.u.exit.namelen = 10;
+	memcpy(m.u.exit.name, "owner lost", 10);
+	roundtrip(&m, &o);
+	assert_int_equal(o.u.exit.how, SF_END_FLEET);
+	assert_string_equal(o.u.exit.name, "owner lost");
+	m.u.exit.how = SF_END_FLEET + 1;
+	assert_int_equal(sf_proto_encode(&m, buf, sizeof(buf)), -1);
+}
+
 int
 main(void)
 {
@@ -479,6 +522,7 @@ main(void)
 		cmocka_unit_test(status_roundtrip),
 		cmocka_unit_test(status_refused),
 		cmocka_unit_test(pack_argv),
+		cmocka_unit_test(welcome_notice_and_fleet_end),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }

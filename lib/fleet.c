@@ -1,0 +1,935 @@
+/*
+ * fleet.c — a flight across hosts, on Redis; see fleet.h for the parts
+ * and the keys.
+ *
+ * Timing.  The leader renews its lease every third of it; an answer that
+ * does not come within the lease ends the connection (redis.c), and the
+ * lease counts as lost from when the last renewal that succeeded was sent
+ * plus the lease, so the leader stops its command no later than any other
+ * host may start a new one.  A follower blocks on the stream for at most
+ * POLL_MS at a time and between two reads checks that the lease is still
+ * the one it follows (which also renews its presence): a leader that died
+ * or froze is noticed within the lease plus two polls.
+ *
+ * Redis failing.  A leader whose connection closes (Redis killed or
+ * restarted) or whose writes Redis refuses (maxmemory, a key of the wrong
+ * type) stops publishing and finishes the flight for its own host: its
+ * invocations read the local spools.  Its followers notice that the lease
+ * is no longer renewed.  A follower whose connection fails ends at once.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "fleet.h"
+#include "order.h"
+#include "redis.h"
+
+#define POLL_MS       500       /* longest XREAD BLOCK */
+#define READ_COUNT    "16"      /* stream entries per XREAD */
+#define INFLIGHT      4         /* chunks sent and not yet confirmed */
+#define ELECT_RETRY_MS 100      /* a stopping flight's lease: ask again */
+#define CONNECT_MS    2000      /* at start: Redis must answer within this */
+
+#define KEEP_MS_TEXT  "60000"   /* SF_FLEET_KEEP_MS */
+
+/* ---- the scripts --------------------------------------------------------------- */
+
+/* Redis's clock in milliseconds, for presence: the hosts' clocks may differ. */
+#define NOW_MS "local t = redis.call('TIME') " \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+
+/* KEYS lease, fence; ARGV ":TOKEN:PID:HOST", lease ms, member, "P{NAME}:".
+ * {1, v} we lead; {0, v} we follow v (and are present); {2, v} a flight is
+ * stopping; {3, v} the lease is not ours to read. */
+static const char elect_lua[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if not v then "
+    "  local f = redis.call('INCR', KEYS[2]) "
+    "  v = f .. ARGV[1] "
+    "  redis.call('SET', KEYS[1], v, 'PX', ARGV[2]) "
+    "  return {1, v} "
+    "end "
+    "if string.sub(v, 1, 1) == '!' then return {2, v} end "
+    "local f = string.match(v, '^(%d+):') "
+    "if not f then return {3, v} end "
+    NOW_MS
+    "local p = ARGV[4] .. f .. ':presence' "
+    "redis.call('ZADD', p, now + tonumber(ARGV[2]), ARGV[3]) "
+    "redis.call('PEXPIRE', p, 2 * tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
+    "return {0, v}";
+
+/* KEYS lease, presence; ARGV v, lease ms, member: 1 still following. */
+static const char touch_lua[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+    NOW_MS
+    "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3]) "
+    "redis.call('PEXPIRE', KEYS[2], 2 * tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
+    "return 1";
+
+/* KEYS lease, out, presence; ARGV v, lease ms, "abandon" or "": -1 not
+ * ours; else the followers present; with "abandon" and none, the lease is
+ * marked stopping ("!" v) and 0 returned. */
+static const char renew_lua[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
+    "if redis.call('EXISTS', KEYS[2]) == 1 then "
+    "  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
+    "end "
+    NOW_MS
+    "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) "
+    "local n = redis.call('ZCARD', KEYS[3]) "
+    "if n == 0 and ARGV[3] == 'abandon' then "
+    "  redis.call('SET', KEYS[1], '!' .. ARGV[1], 'KEEPTTL') "
+    "end "
+    "return n";
+
+/* KEYS lease, out, presence; ARGV v, lease ms, "end" or "", then the
+ * entry's fields and values: 0 not ours, 1 added.  "end": the flight is
+ * over; the stream is kept SF_FLEET_KEEP_MS for late readers. */
+static const char append_lua[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+    "local e = {} "
+    "for i = 4, #ARGV do e[#e + 1] = ARGV[i] end "
+    "redis.call('XADD', KEYS[2], '*', unpack(e)) "
+    "if ARGV[3] == 'end' then "
+    "  redis.call('PEXPIRE', KEYS[2], " KEEP_MS_TEXT ") "
+    "  redis.call('DEL', KEYS[1], KEYS[3]) "
+    "else "
+    "  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
+    "end "
+    "return 1";
+
+/* KEYS lease, presence; ARGV v: let the lease go if it is still ours. */
+static const char release_lua[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+    "redis.call('DEL', KEYS[1], KEYS[2]) "
+    "return 1";
+
+/* ---- state ------------------------------------------------------------------- */
+
+#define KEY_MAX 200
+#define VALUE_MAX 400
+
+struct sf_fleet_impl {
+	sf_redis *rc;               /* NULL once lost or let go */
+	struct sf_redis_url url;
+	char base[KEY_MAX - 20];    /* PREFIX{NAME}: */
+	char k_lease[KEY_MAX], k_fence[KEY_MAX], k_out[KEY_MAX],
+	     k_presence[KEY_MAX];
+	char value[VALUE_MAX + 2];  /* the lease's value we hold or follow */
+	char suffix[VALUE_MAX];     /* ":TOKEN:PID:HOST" */
+	char member[300];           /* HOST:PID, our presence */
+	long lease_ms, poll_ms;
+	struct sf_timer tick;       /* renew, or touch; election retry */
+	struct sf_timer lease_due;  /* leader: the lease runs out */
+	long long renew_sent;       /* when the renewal in flight went */
+	bool renewing, releasing, finish_sent;
+	/* leader: publishing */
+	struct sf_order order;
+	uint64_t pos[2];            /* bytes sent of stdout, stderr */
+	uint64_t published;
+	int inflight;
+	bool big, finishing;
+	struct sf_msg fin;
+	/* follower: reading */
+	char last_id[64];
+	uint64_t got[2];
+	bool reading, touching, draining, left;
+	long long touched;          /* when the last touch went */
+	uint8_t buf[SF_FLEET_CHUNK];
+};
+
+static void publish(struct sf_fleet *f);
+static void read_more(struct sf_fleet *f, bool block);
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+static int
+eval(struct sf_fleet *f, long extra_ms, sf_redis_reply_fn *fn,
+    const char *script, int nkeys, const char **keys, int nargs,
+    const char **args, const size_t *arglens)
+{
+	const char *av[16];
+	size_t lens[16];
+	char nk[4];
+	int n = 0, i;
+
+	snprintf(nk, sizeof(nk), "%d", nkeys);
+	av[n] = "EVAL"; lens[n++] = 4;
+	av[n] = script; lens[n++] = strlen(script);
+	av[n] = nk; lens[n++] = strlen(nk);
+	for (i = 0; i < nkeys; i++, n++) {
+		av[n] = keys[i];
+		lens[n] = strlen(keys[i]);
+	}
+	for (i = 0; i < nargs; i++, n++) {
+		av[n] = args[i];
+		lens[n] = arglens != NULL ? arglens[i] : strlen(args[i]);
+	}
+	return sf_redis_command(f->impl->rc, extra_ms, fn, f, n, av, lens);
+}
+
+static void
+let_go(struct sf_fleet *f)
+{
+	struct sf_fleet_impl *m = f->impl;
+
+	sf_redis_free(m->rc);
+	m->rc = NULL;
+	sf_loop_timer_clear(f->loop, &m->tick);
+	sf_loop_timer_clear(f->loop, &m->lease_due);
+	f->settled = true;
+}
+
+/* The follower's flight ends with a line (owner lost, Redis lost, ...). */
+static void
+follower_fail(struct sf_fleet *f, const char *fmt, const char *a,
+    const char *b)
+{
+	struct sf_msg *x = &f->exit;
+
+	if (f->done)
+		return;
+	f->done = true;
+	memset(x, 0, sizeof(*x));
+	x->type = SF_MSG_EXIT;
+	x->u.exit.how = SF_END_FLEET;
+	x->u.exit.size[0] = f->out->size[0];
+	x->u.exit.size[1] = f->out->size[1];
+	x->u.exit.size[2] = f->out->size[SF_OUT_ORDER];
+	snprintf(x->u.exit.name, sizeof(x->u.exit.name), fmt, a, b);
+	x->u.exit.namelen = (uint8_t)strlen(x->u.exit.name);
+	let_go(f);
+}
+
+/* The leader lost its lease: the runner stops the command. */
+static void
+leader_lost(struct sf_fleet *f, const char *why)
+{
+	if (f->lost)
+		return;
+	f->lost = true;
+	snprintf(f->notice, sizeof(f->notice),
+	    "lost this flight's lease on Redis (%s): the command was stopped",
+	    why);
+	let_go(f);
+}
+
+/* Redis is gone, or refuses our writes: finish for this host only. */
+static void
+leader_alone(struct sf_fleet *f, const char *why)
+{
+	snprintf(f->notice, sizeof(f->notice), "Redis at %s: %s",
+	    f->conf->url, why);
+	let_go(f);
+}
+
+static void
+on_lost(void *arg, int err, const char *why)
+{
+	struct sf_fleet *f = arg;
+
+	f->impl->rc = NULL;
+	switch (f->role) {
+	case SF_FLEET_ELECTING:
+		snprintf(f->notice, sizeof(f->notice), "Redis at %.100s: %.80s%s",
+		    f->conf->url, why, f->conf->optional ?
+		    "; running on this host only (--redis-optional)" : "");
+		f->role = f->conf->optional ? SF_FLEET_ALONE : SF_FLEET_FAILED;
+		let_go(f);
+		break;
+	case SF_FLEET_LEADER:
+		if (err == ETIMEDOUT)
+			leader_lost(f, why);
+		else
+			leader_alone(f, why);
+		break;
+	case SF_FLEET_FOLLOWER:
+		follower_fail(f, "lost Redis at %s: %s", f->conf->url, why);
+		break;
+	default:
+		let_go(f);
+		break;
+	}
+}
+
+static bool
+is_int(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_INTEGER;
+}
+
+/* A Redis error, or an answer of a shape no script of ours gives. */
+static const char *
+oddity(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR ? r->str : "unexpected answer";
+}
+
+/* ---- the leader ------------------------------------------------------------------ */
+
+static void lease_ran_out(void *arg);
+
+static void
+on_renewed(void *arg, redisReply *r)
+{
+	struct sf_fleet *f = arg;
+	struct sf_fleet_impl *m = f->impl;
+
+	m->renewing = false;
+	if (!is_int(r)) {
+		leader_alone(f, oddity(r));
+		return;
+	}
+	if (r->integer < 0) {
+		leader_lost(f, "another host holds it now");
+		return;
+	}
+	sf_loop_timer_set(f->loop, &m->lease_due,
+	    m->renew_sent + m->lease_ms * 1000LL, lease_ran_out, f);
+	f->followers = r->integer > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)r->integer;
+	if (f->abandoning) {
+		f->abandoning = false;
+		if (r->integer == 0) {
+			/* Marked stopping: we hold "!" v from now on. */
+			memmove(m->value + 1, m->value, strlen(m->value) + 1);
+			m->value[0] = '!';
+			f->abandoned = true;
+		}
+	}
+}
+
+static void
+lease_ran_out(void *arg)
+{
+	leader_lost(arg, "not renewed in time");
+}
+
+static void
+renew(struct sf_fleet *f, bool abandon)
+{
+	struct sf_fleet_impl *m = f->impl;
+	const char *keys[3] = { m->k_lease, m->k_out, m->k_presence };
+	char ms[24];
+	const char *args[3] = { m->value, ms, abandon ? "abandon" : "" };
+
+	if (m->rc == NULL || m->renewing)
+		return;
+	snprintf(ms, sizeof(ms), "%ld", m->lease_ms);
+	m->renew_sent = sf_clock_us();
+	if (eval(f, 0, on_renewed, renew_lua, 3, keys, 3, args, NULL) == 0) {
+		m->renewing = true;
+		if (abandon)
+			f->abandoning = true;
+	}
+}
+
+static void
+on_tick_leader(void *arg)
+{
+	struct sf_fleet *f = arg;
+	struct sf_fleet_impl *m = f->impl;
+
+	renew(f, false);
+	sf_loop_timer_set(f->loop, &m->tick,
+	    sf_clock_us() + m->lease_ms * 1000LL / 3, on_tick_leader, f);
+}
+
+static void
+on_appended(void *arg, redisReply *r)
+{
+	struct sf_fleet *f = arg;
+	struct sf_fleet_impl *m = f->impl;
+
+	m->inflight--;
+	if (!is_int(r)) {
+		leader_alone(f, oddity(r));
+		return;
+	}
+	if (r->integer != 1) {
+		leader_lost(f, "another host holds it now");
+		return;
+	}
+	publish(f);
+}
+
+static void
+on_finished(void *arg, redisReply *r)
+{
+	struct sf_fleet *f = arg;
+
+	/* Whatever it says, there is nothing more to tell Redis (a lease
+	 * lost at this point costs no one anything: the command is over). */
+	(void)r;
+	let_go(f);
+}
+
+static int
+append(struct sf_fleet *f, const char *mode, int nfields, const char **fields,
+    const size_t *lens)
+{
+	struct sf_fleet_impl *m = f->impl;
+	const char *keys[3] = { m->k_lease, m->k_out, m->k_presence };
+	const char *args[8];
+	size_t arglens[8];
+	char ms[24];
+	int i;
+
+	snprintf(ms, sizeof(ms), "%ld", m->lease_ms);
+	args[0] = m->value; arglens[0] = strlen(m->value);
+	args[1] = ms; arglens[1] = strlen(ms);
+	args[2] = mode; arglens[2] = strlen(mode);
+	for (i = 0; i < nfields; i++) {
+		args[3 + i] = fields[i];
+		arglens[3 + i] = lens[i];
+	}
+	return eval(f, 0, strcmp(mode, "end") == 0 ? on_finished : on_appended,
+	    append_lua, 3, keys, 3 + nfields, args, arglens);
+}
+
+/* The end of the flight as its last entry (fleet.h). */
+static void
+send_end(struct sf_fleet *f)
+{
+	struct sf_fleet_impl *m = f->impl;
+	const struct sf_msg *x = &m->fin;
+	const char *fields[4];
+	size_t lens[4];
+	char line[128];
+	int n = 0;
+
+	m->finish_sent = true;
+	if (m->big) {
+		/* The stream ended at the limit; only the lease is left. */
+		const char *keys[2] = { m->k_lease, m->k_presence };
+		const char *args[1] = { m->value };
+		if (eval(f, 0, on_finished, release_lua, 2, keys, 1, args, NULL) == -1)
+			let_go(f);
+		return;
+	}
+	snprintf(line, sizeof(line), "%u %" PRIu32 " %" PRIu32 " %" PRIu64 " %" PRIu64,
+	    x->u.exit.how, (uint32_t)x->u.exit.code, (uint32_t)x->u.exit.err,
+	    x->u.exit.size[0], x->u.exit.size[1]);
+	fields[n] = "x"; lens[n++] = 1;
+	fields[n] = line; lens[n++] = strlen(line);
+	if (x->u.exit.namelen > 0) {
+		fields[n] = "n"; lens[n++] = 1;
+		fields[n] = x->u.exit.name; lens[n++] = x->u.exit.namelen;
+	}
+	if (append(f, "end", n, fields, lens) == -1)
+		let_go(f);
+}
+
+/* Send the output clients may read, in the order the runner read it, as
+ * far as INFLIGHT chunks allow; then the end, once finishing. */
+static void
+publish(struct sf_fleet *f)
+{
+	struct sf_fleet_impl *m = f->impl;
+	struct sf_output *o = f->out;
+	uint64_t avail[2], upto, n;
+	const char *fields[2];
+	size_t lens[2];
+	char limit[24];
+	ssize_t got;
+	int s, rc;
+
+	if (m->rc == NULL || f->role != SF_FLEET_LEADER)
+		return;
+	while (!m->big && m->inflight < INFLIGHT) {
+		avail[0] = o->told[0];
+		avail[1] = o->told[1];
+		m->order.fd = o->reader[SF_OUT_ORDER];
+		m->order.end = o->told[SF_OUT_ORDER];
+		rc = sf_order_next(&m->order, m->pos, avail, &s, &upto);
+		if (rc == -1) {
+			leader_alone(f, "cannot read this host's order index");
+			return;
+		}
+		if (rc == 0)
+			break;
+		n = upto - m->pos[s];
+		if (n > SF_FLEET_CHUNK)
+			n = SF_FLEET_CHUNK;
+		if ((long long)(m->published + n) > f->conf->max_bytes) {
+			n = (uint64_t)f->conf->max_bytes - m->published;
+			if (n == 0) {
+				/* Followers end here; this host goes on. */
+				m->big = true;
+				snprintf(limit, sizeof(limit), "%lld",
+				    f->conf->max_bytes);
+				fields[0] = "big"; lens[0] = 3;
+				fields[1] = limit; lens[1] = strlen(limit);
+				if (append(f, "", 2, fields, lens) == -1)
+					leader_alone(f, "cannot send");
+				else
+					m->inflight++;
+				break;
+			}
+		}
+		do
+			got = pread(o->reader[s], m->buf, (size_t)n, (off_t)m->pos[s]);
+		while (got == -1 && errno == EINTR);
+		if (got <= 0) {
+			leader_alone(f, "cannot read this host's spool");
+			return;
+		}
+		fields[0] = s == 0 ? "o" : "e"; lens[0] = 1;
+		fields[1] = (const char *)m->buf; lens[1] = (size_t)got;
+		if (append(f, "", 2, fields, lens) == -1) {
+			leader_alone(f, "cannot send");
+			return;
+		}
+		m->inflight++;
+		m->pos[s] += (uint64_t)got;
+		m->published += (uint64_t)got;
+	}
+	if (m->finishing && !m->finish_sent && (m->big ||
+	    (m->pos[0] == o->size[0] && m->pos[1] == o->size[1])))
+		send_end(f);
+}
+
+void
+sf_fleet_grew(struct sf_fleet *f)
+{
+	publish(f);
+}
+
+void
+sf_fleet_finish(struct sf_fleet *f, const struct sf_msg *exit)
+{
+	struct sf_fleet_impl *m = f->impl;
+
+	if (m->rc == NULL || f->role != SF_FLEET_LEADER || m->finishing) {
+		if (m->rc == NULL)
+			f->settled = true;
+		return;
+	}
+	m->finishing = true;
+	m->fin = *exit;
+	publish(f);
+}
+
+void
+sf_fleet_abandon(struct sf_fleet *f)
+{
+	if (f->role == SF_FLEET_LEADER && !f->abandoning && !f->abandoned)
+		renew(f, true);
+}
+
+static void
+on_released(void *arg, redisReply *r)
+{
+	(void)r;
+	let_go(arg);
+}
+
+void
+sf_fleet_release(struct sf_fleet *f)
+{
+	struct sf_fleet_impl *m = f->impl;
+	const char *keys[2] = { m->k_lease, m->k_presence };
+	const char *args[1] = { m->value };
+	const char *av[3] = { "ZREM", m->k_presence, m->member };
+	size_t lens[3];
+	int rc;
+
+	if (m->rc == NULL || m->releasing) {
+		if (m->rc == NULL)
+			f->settled = true;
+		return;
+	}
+	m->releasing = true;
+	if (f->role == SF_FLEET_LEADER)
+		rc = eval(f, 0, on_released, release_lua, 2, keys, 1, args, NULL);
+	else {
+		m->left = true;
+		lens[0] = 4;
+		lens[1] = strlen(av[1]);
+		lens[2] = strlen(av[2]);
+		rc = sf_redis_command(m->rc, 0, on_released, f, 3, av, lens);
+	}
+	if (rc == -1)
+		let_go(f);
+}
+
+/* ---- the follower ---------------------------------------------------------------- */
+
+/* "HOW CODE ERR OUTSIZE ERRSIZE", as send_end writes it: five decimal
+ * numbers, one space apart, nothing else. */
+static int
+parse_end(struct sf_fleet *f, const redisReply *line, const redisReply *name)
+{
+	static const uint64_t max[5] = { SF_END_FAILED, INT32_MAX, 4095,
+	    UINT64_MAX, UINT64_MAX };
+	struct sf_msg *x = &f->exit;
+	const char *p = line->str, *end = line->str + line->len, *sp;
+	uint64_t v[5];
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		sp = memchr(p, ' ', (size_t)(end - p));
+		if ((i < 4) != (sp != NULL) ||
+		    sf_redis_decimal(p, (size_t)((sp != NULL ? sp : end) - p),
+		    max[i], &v[i]) == -1)
+			return -1;
+		p = sp + 1;
+	}
+	if (v[0] < SF_END_EXITED || v[3] != f->impl->got[0] ||
+	    v[4] != f->impl->got[1])
+		return -1;
+	if (name != NULL && (name->type != REDIS_REPLY_STRING ||
+	    name->len > SF_PROTO_MAX_NAME))
+		return -1;
+	memset(x, 0, sizeof(*x));
+	x->type = SF_MSG_EXIT;
+	x->u.exit.how = (uint8_t)v[0];
+	x->u.exit.code = (int32_t)v[1];
+	x->u.exit.err = (int32_t)v[2];
+	x->u.exit.size[0] = f->out->size[0];
+	x->u.exit.size[1] = f->out->size[1];
+	x->u.exit.size[2] = f->out->size[SF_OUT_ORDER];
+	if (name != NULL) {
+		memcpy(x->u.exit.name, name->str, name->len);
+		x->u.exit.namelen = (uint8_t)name->len;
+	}
+	return 0;
+}
+
+/* One stream entry: 0 taken, 1 the end, -1 malformed, -2 cannot spool. */
+static int
+take_entry(struct sf_fleet *f, const redisReply *e)
+{
+	struct sf_fleet_impl *m = f->impl;
+	const redisReply *id, *fv, *k, *v;
+	int s;
+
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+		return -1;
+	id = e->element[0];
+	fv = e->element[1];
+	if (id->type != REDIS_REPLY_STRING || id->len >= sizeof(m->last_id) ||
+	    fv->type != REDIS_REPLY_ARRAY || (fv->elements != 2 &&
+	    fv->elements != 4))
+		return -1;
+	memcpy(m->last_id, id->str, id->len);
+	m->last_id[id->len] = '\0';
+	k = fv->element[0];
+	v = fv->element[1];
+	if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+	    k->len < 1)
+		return -1;
+	if (k->len == 1 && (k->str[0] == 'o' || k->str[0] == 'e') &&
+	    fv->elements == 2) {
+		if (v->len < 1 || v->len > SF_FLEET_CHUNK)
+			return -1;
+		s = k->str[0] == 'o' ? 0 : 1;
+		if (sf_output_append(f->out, s, v->str, v->len) == -1)
+			return -2;
+		m->got[s] += v->len;
+		return 0;
+	}
+	if (k->len == 1 && k->str[0] == 'x') {
+		if (fv->elements == 4 && (fv->element[2]->type !=
+		    REDIS_REPLY_STRING || fv->element[2]->len != 1 ||
+		    fv->element[2]->str[0] != 'n'))
+			return -1;
+		if (parse_end(f, v, fv->elements == 4 ? fv->element[3] : NULL) == -1)
+			return -1;
+		f->done = true;
+		let_go(f);
+		return 1;
+	}
+	if (k->len == 3 && memcmp(k->str, "big", 3) == 0 && fv->elements == 2) {
+		char limit[24];
+		uint64_t lim;
+		if (sf_redis_decimal(v->str, v->len, UINT64_MAX, &lim) == -1)
+			return -1;
+		snprintf(limit, sizeof(limit), "%" PRIu64, lim);
+		follower_fail(f, "the output is larger than the leader's "
+		    "--redis-max-bytes (%s bytes) on %s", limit, f->host);
+		return 1;
+	}
+	return -1;
+}
+
+static void
+on_read(void *arg, redisReply *r)
+{
+	struct sf_fleet *f = arg;
+	struct sf_fleet_impl *m = f->impl;
+	const redisReply *st, *entries;
+	size_t i;
+	bool any = false, grew = false;
+	int rc;
+
+	m->reading = false;
+	if (r->type == REDIS_REPLY_ERROR) {
+		follower_fail(f, "Redis at %s: %s", f->conf->url, r->str);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ARRAY) {
+		if (r->elements != 1 || (st = r->element[0])->type !=
+		    REDIS_REPLY_ARRAY || st->elements != 2 ||
+		    (entries = st->element[1])->type != REDIS_REPLY_ARRAY)
+			goto malformed;
+		for (i = 0; i < entries->elements && !f->done; i++) {
+			rc = take_entry(f, entries->element[i]);
+			if (rc == -1)
+				goto malformed;
+			if (rc == -2) {
+				follower_fail(f, "cannot spool the output here: %s%s",
+				    strerror(errno), "");
+				return;
+			}
+			if (rc == 0)
+				grew = any = true;
+		}
+		if (grew && f->grew != NULL)
+			f->grew(f->arg);
+		if (f->done) {
+			if (f->grew != NULL)
+				f->grew(f->arg);
+			return;
+		}
+	} else if (r->type != REDIS_REPLY_NIL)
+		goto malformed;
+	if (m->draining && !any) {
+		/* The lease went and the stream has no end: the leader is. */
+		follower_fail(f, "flight owner on %s lost (its lease on Redis "
+		    "ran out or was taken)%s", f->host, "");
+		return;
+	}
+	read_more(f, !m->draining);
+	return;
+malformed:
+	follower_fail(f, "malformed entry in %s on Redis at %s", m->k_out,
+	    f->conf->url);
+}
+
+static void
+on_touched(void *arg, redisReply *r)
+{
+	struct sf_fleet *f = arg;
+	struct sf_fleet_impl *m = f->impl;
+
+	m->touching = false;
+	if (!is_int(r)) {
+		follower_fail(f, "Redis at %s: %s", f->conf->url, oddity(r));
+		return;
+	}
+	/* Not ours any more: read what is left; no end there means the
+	 * leader is gone (the end is written before the lease goes). */
+	if (r->integer != 1)
+		m->draining = true;
+}
+
+static void
+read_more(struct sf_fleet *f, bool block)
+{
+	struct sf_fleet_impl *m = f->impl;
+	const char *keys[2] = { m->k_lease, m->k_presence };
+	char ms[24], bl[24];
+	const char *args[3] = { m->value, ms, m->member };
+	const char *av[9];
+	size_t lens[9];
+	long long now = sf_clock_us();
+	int n = 0, i;
+
+	if (m->rc == NULL || f->done || m->left || m->reading)
+		return;
+	if (!m->draining && !m->touching &&
+	    now - m->touched >= m->poll_ms * 1000LL) {
+		snprintf(ms, sizeof(ms), "%ld", m->lease_ms);
+		m->touched = now;
+		if (eval(f, 0, on_touched, touch_lua, 2, keys, 3, args, NULL) == 0)
+			m->touching = true;
+	}
+	snprintf(bl, sizeof(bl), "%ld", m->poll_ms);
+	av[n++] = "XREAD";
+	av[n++] = "COUNT";
+	av[n++] = READ_COUNT;
+	if (block) {
+		av[n++] = "BLOCK";
+		av[n++] = bl;
+	}
+	av[n++] = "STREAMS";
+	av[n++] = m->k_out;
+	av[n++] = m->last_id;
+	for (i = 0; i < n; i++)
+		lens[i] = strlen(av[i]);
+	if (sf_redis_command(m->rc, block ? m->poll_ms : 0, on_read, f, n, av,
+	    lens) == 0)
+		m->reading = true;
+}
+
+/* ---- the election ------------------------------------------------------------------ */
+
+static void elect(void *arg);
+
+/* "FENCE:TOKEN:PID:HOST" */
+static int
+parse_lease(struct sf_fleet *f, const char *v, size_t len)
+{
+	struct sf_fleet_impl *m = f->impl;
+	const char *c1, *c2, *c3, *end = v + len;
+	uint64_t fence, pid;
+
+	if (len >= VALUE_MAX || memchr(v, '\0', len) != NULL ||
+	    (c1 = memchr(v, ':', len)) == NULL ||
+	    (c2 = memchr(c1 + 1, ':', (size_t)(end - c1 - 1))) == NULL ||
+	    (c3 = memchr(c2 + 1, ':', (size_t)(end - c2 - 1))) == NULL ||
+	    sf_redis_decimal(v, (size_t)(c1 - v), UINT64_MAX, &fence) == -1 ||
+	    sf_redis_decimal(c2 + 1, (size_t)(c3 - c2 - 1), INT32_MAX, &pid) == -1 ||
+	    end - c3 - 1 < 1 || (size_t)(end - c3 - 1) >= sizeof(f->host))
+		return -1;
+	memcpy(m->value, v, len);
+	m->value[len] = '\0';
+	f->fence = fence;
+	f->leader_pid = (long)pid;
+	memcpy(f->host, c3 + 1, (size_t)(end - c3 - 1));
+	f->host[end - c3 - 1] = '\0';
+	snprintf(m->k_out, sizeof(m->k_out), "%s%" PRIu64 ":out", m->base, fence);
+	snprintf(m->k_presence, sizeof(m->k_presence), "%s%" PRIu64 ":presence",
+	    m->base, fence);
+	return 0;
+}
+
+static void
+elect_failed(struct sf_fleet *f, const char *why, const char *what)
+{
+	snprintf(f->notice, sizeof(f->notice), "Redis at %s: %s%s",
+	    f->conf->url, why, what);
+	f->role = SF_FLEET_FAILED;
+	let_go(f);
+}
+
+static void
+on_elected(void *arg, redisReply *r)
+{
+	struct sf_fleet *f = arg;
+	struct sf_fleet_impl *m = f->impl;
+	const redisReply *code, *v;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    (code = r->element[0])->type != REDIS_REPLY_INTEGER ||
+	    (v = r->element[1])->type != REDIS_REPLY_STRING) {
+		elect_failed(f, oddity(r), "");
+		return;
+	}
+	if (code->integer == 2) {
+		/* The last flight is stopping its command: like a newcomer
+		 * on one host, wait for it rather than start a second copy. */
+		sf_loop_timer_set(f->loop, &m->tick,
+		    sf_clock_us() + ELECT_RETRY_MS * 1000LL, elect, f);
+		return;
+	}
+	if ((code->integer != 0 && code->integer != 1) ||
+	    parse_lease(f, v->str, v->len) == -1) {
+		elect_failed(f, "malformed lease in ", m->k_lease);
+		return;
+	}
+	if (code->integer == 1) {
+		f->role = SF_FLEET_LEADER;
+		snprintf(f->host, sizeof(f->host), "%s", "this host");
+		sf_loop_timer_set(f->loop, &m->lease_due,
+		    m->renew_sent + m->lease_ms * 1000LL, lease_ran_out, f);
+		sf_loop_timer_set(f->loop, &m->tick,
+		    sf_clock_us() + m->lease_ms * 1000LL / 3, on_tick_leader, f);
+		return;
+	}
+	f->role = SF_FLEET_FOLLOWER;
+	m->touched = sf_clock_us();
+	read_more(f, true);
+}
+
+static void
+elect(void *arg)
+{
+	struct sf_fleet *f = arg;
+	struct sf_fleet_impl *m = f->impl;
+	const char *keys[2] = { m->k_lease, m->k_fence };
+	char ms[24];
+	const char *args[4] = { m->suffix, ms, m->member, m->base };
+
+	snprintf(ms, sizeof(ms), "%ld", m->lease_ms);
+	m->renew_sent = sf_clock_us();
+	/* The first answer says whether Redis is there at all: it is due
+	 * sooner than the lease. */
+	if (m->rc != NULL && eval(f, m->lease_ms > CONNECT_MS ?
+	    CONNECT_MS - m->lease_ms : 0, on_elected, elect_lua, 2, keys, 4,
+	    args, NULL) == -1)
+		elect_failed(f, "cannot send", "");
+}
+
+/* ---- set-up -------------------------------------------------------------------------- */
+
+int
+sf_fleet_check(const struct sf_fleet_conf *conf, char *cause, size_t causelen)
+{
+	struct sf_redis_url u;
+	char why[200];
+
+	if (sf_redis_url_parse(conf->url, &u, why, sizeof(why)) == -1) {
+		snprintf(cause, causelen, "--redis %s: %s", conf->url, why);
+		return -1;
+	}
+	return 0;
+}
+
+int
+sf_fleet_start(struct sf_fleet *f)
+{
+	struct sf_fleet_impl *m;
+	char host[256], token[33], why[200];
+	uint8_t rnd[16];
+	int i;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return -1;
+	f->impl = m;
+	f->role = SF_FLEET_ELECTING;
+	sf_order_init(&m->order);
+	m->lease_ms = f->conf->lease_ms;
+	m->poll_ms = m->lease_ms / 3 < POLL_MS ? m->lease_ms / 3 : POLL_MS;
+	snprintf(m->last_id, sizeof(m->last_id), "0-0");
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -1;
+	for (i = 0; i < 16; i++)
+		snprintf(token + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(m->base, sizeof(m->base), "%s{%s}:", f->conf->prefix, f->name);
+	snprintf(m->k_lease, sizeof(m->k_lease), "%slease", m->base);
+	snprintf(m->k_fence, sizeof(m->k_fence), "%sfence", m->base);
+	snprintf(m->suffix, sizeof(m->suffix), ":%s:%ld:%s", token,
+	    (long)getpid(), host);
+	snprintf(m->member, sizeof(m->member), "%s:%ld", host, (long)getpid());
+	if (sf_redis_url_parse(f->conf->url, &m->url, why, sizeof(why)) == -1 ||
+	    (m->rc = sf_redis_connect(f->loop, &m->url, f->conf->password,
+	    m->lease_ms, on_lost, f, why, sizeof(why))) == NULL) {
+		/* Decided at once (the caller looks at role). */
+		on_lost(f, ECONNREFUSED, why);
+		return 0;
+	}
+	elect(f);
+	return 0;
+}
+
+void
+sf_fleet_free(struct sf_fleet *f)
+{
+	if (f->impl == NULL)
+		return;
+	let_go(f);
+	free(f->impl);
+	f->impl = NULL;
+}

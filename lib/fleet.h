@@ -1,0 +1,145 @@
+/*
+ * fleet.h — a flight across hosts (sfexec --redis): one runner per host,
+ * one of them the leader that runs the command, the others followers that
+ * replay its output, coordinated on Redis.
+ *
+ * Only runners talk to Redis; on each host, invocations coalesce into the
+ * host's runner as always.  The runner asks sf_fleet_start which part it
+ * plays, then:
+ *
+ *   leader    runs the command as usual; the fleet publishes its output
+ *             (sf_fleet_grew, from the spools, in the order the runner read
+ *             the two streams) and its end (sf_fleet_finish), and renews the
+ *             lease every third of it.  Lost lease: lost is set, and the
+ *             runner stops the command.
+ *   follower  runs nothing: the fleet appends the leader's output to the
+ *             runner's spools as it comes and says grew; then ended, with
+ *             exit filled in, or with a failure line (owner lost, Redis
+ *             lost, output too big, a malformed entry).
+ *   alone     Redis could not be reached and --redis-optional: the runner
+ *             runs the command for this host only (notice says why).
+ *   failed    Redis could not be reached: the flight ends at once with
+ *             the failure line.
+ *
+ * What lives in Redis, all under one hash tag (PREFIX{NAME}, NAME being
+ * the key's file name, key.h):
+ *
+ *   PREFIX{NAME}:lease      "FENCE:TOKEN:PID:HOST", PX the lease; held by
+ *                           the leader, "!"-prefixed once it is stopping
+ *                           a command nobody follows any more
+ *   PREFIX{NAME}:fence      INCR'ed by every new leader: the fencing token
+ *   PREFIX{NAME}:F:out      the flight's stream (F its fence): entries of
+ *                           one field each, "o" or "e" and up to
+ *                           SF_FLEET_CHUNK bytes of stdout or stderr in the
+ *                           order the leader read them; the last entry is
+ *                           "x" "HOW CODE ERR OUTSIZE ERRSIZE" (and "n" the
+ *                           name EXIT carries), or "big" LIMIT when the
+ *                           output went past --redis-max-bytes
+ *   PREFIX{NAME}:F:presence followers' runners ("HOST:PID"), scored with
+ *                           when their presence expires (Redis's clock)
+ *
+ * Every write of the leader is a Lua script that first checks that the
+ * lease still holds its own value, so a leader that was frozen or cut off
+ * past its lease cannot add a byte to anyone's stream.
+ */
+#ifndef SF_FLEET_H
+#define SF_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop.h"
+#include "output.h"
+#include "proto.h"
+
+#define SF_FLEET_CHUNK        (64 * 1024)
+#define SF_FLEET_PREFIX       "sfexec:"
+#define SF_FLEET_LEASE_MS     10000
+#define SF_FLEET_MAX_BYTES    (256LL << 20)
+/* How long a finished flight's stream stays readable in Redis. */
+#define SF_FLEET_KEEP_MS      60000
+
+/* --redis and its companions, as the CLI took them. */
+struct sf_fleet_conf {
+	const char *url;
+	const char *password;       /* SFEXEC_REDIS_PASSWORD, or NULL */
+	const char *prefix;
+	long lease_ms;
+	long long max_bytes;
+	bool optional;              /* --redis-optional */
+};
+
+enum sf_fleet_role {
+	SF_FLEET_ELECTING,
+	SF_FLEET_LEADER,
+	SF_FLEET_FOLLOWER,
+	SF_FLEET_ALONE,
+	SF_FLEET_FAILED,
+};
+
+struct sf_fleet_impl;
+
+struct sf_fleet {
+	/* Set by the caller before sf_fleet_start. */
+	sf_loop *loop;
+	const struct sf_fleet_conf *conf;
+	const char *name;           /* the key's file name */
+	struct sf_output *out;
+	void (*grew)(void *arg);    /* follower: the output grew */
+	void *arg;
+	/* Everything else changes from the loop's callbacks, so the runner
+	 * looks at the fields below after every turn (runner.c, step). */
+
+	/* Read by the caller. */
+	enum sf_fleet_role role;
+	uint64_t fence;             /* leader: SFEXEC_FENCING_TOKEN */
+	char host[256];             /* follower: the leader's host */
+	long leader_pid;
+	bool done;                  /* follower: the flight ended */
+	struct sf_msg exit;         /* follower, done: how (SF_END_FLEET: the
+	                               failure line in name) */
+	bool lost;                  /* leader: the lease is lost */
+	bool settled;               /* nothing left to say to Redis */
+	bool abandoning, abandoned; /* leader: see sf_fleet_abandon */
+	uint32_t followers;         /* leader: followers present, last seen */
+	char notice[256];           /* alone, failed, lost: why */
+
+	struct sf_fleet_impl *impl;
+};
+
+/* sf_fleet_check — conf can be used (the URL parses; built with Redis):
+ * 0, or -1 with a one-line cause. */
+int sf_fleet_check(const struct sf_fleet_conf *conf, char *cause,
+    size_t causelen);
+
+/* sf_fleet_start — connect and elect: role changes from the loop, or at
+ * once when Redis cannot even be tried (a socket that is not there).
+ * Returns 0, or -1 with errno (out of memory). */
+int sf_fleet_start(struct sf_fleet *f);
+
+/* sf_fleet_grew — leader: the output grew; publish it. */
+void sf_fleet_grew(struct sf_fleet *f);
+
+/* sf_fleet_finish — leader: the flight ended as exit says (the output is
+ * all in): publish what is left and the end, then release the lease;
+ * settled once Redis confirmed it (or cannot be reached). */
+void sf_fleet_finish(struct sf_fleet *f, const struct sf_msg *exit);
+
+/*
+ * sf_fleet_abandon — leader: nobody on this host is attached; unless a
+ * follower is present, mark the lease as stopping (no follower attaches to
+ * it any more, and no new leader starts until it is released) and set
+ * abandoned; otherwise followers says how many are, and the flight runs on.
+ * abandoning while Redis has not answered.
+ */
+void sf_fleet_abandon(struct sf_fleet *f);
+
+/* sf_fleet_release — leader: the command is gone; let the lease go
+ * (settled when done).  Follower: this host's invocations all left; take
+ * back its presence. */
+void sf_fleet_release(struct sf_fleet *f);
+
+void sf_fleet_free(struct sf_fleet *f);
+
+#endif

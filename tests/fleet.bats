@@ -1,0 +1,433 @@
+#!/usr/bin/env bats
+# Fleet mode (issue 11, --redis): one execution across hosts, the output
+# streamed from the leader's host to every other host's invocations, the
+# lease and its fencing, and what happens when a host, a runner or Redis
+# fails.  Every test runs its own redis-server on a Unix socket in $T;
+# hosts are runtime directories in PID, mount and UTS namespaces of their
+# own (fleet_helpers.bash), so no host sees another's processes.
+
+bats_require_minimum_version 1.5.0
+load helpers
+load fleet_helpers
+
+setup() {
+	common_setup
+	if "$SFEXEC" --redis unix:///nonexistent -k k -- true 2>&1 |
+		grep -q 'built without Redis support'; then
+		skip "this sfexec was built without fleet mode (make REDIS=no)"
+	fi
+	command -v redis-server >/dev/null || skip "redis-server is not installed"
+	redis_up
+}
+
+teardown() {
+	fleet_teardown
+	common_teardown
+}
+
+# leased KEY: the lease's value in Redis ("" when none).
+lease_of() { rcli get "sfexec:{$(keyhash "$1")}:lease"; }
+leased() { [[ -n $(lease_of "$1") ]]; }
+unleased() { [[ -z $(lease_of "$1") ]]; }
+
+# elapsed_ms SINCE_MS
+elapsed_ms() { echo $(($(now_ms) - $1)); }
+
+@test "one execution across three hosts, everyone gets the output and status" {
+	host_up hostA
+	host_up hostB
+	host_up hostC
+	local h i
+	on hostA A1 -v --redis "$RURL" -k deploy -- "$FC" count "$T/count" out 'out\n' \
+		err 'err\n' gate "$T/go" out 'done\n' exit 3
+	wait_for 10 file_has "$T/A1.out" out
+	for h in hostA hostB hostC; do
+		for i in 2 3; do
+			on "$h" "$h-$i" --redis "$RURL" -k deploy -- "$FC" count "$T/count" out 'other\n'
+		done
+	done
+	wait_for 10 file_has "$T/hostC-3.out" out
+	wait_for 10 file_has "$T/hostB-2.out" out
+	touch "$T/go"
+	reap A1
+	assert_rc A1 3
+	for h in hostA hostB hostC; do
+		for i in 2 3; do
+			reap "$h-$i"
+			assert_rc "$h-$i" 3
+			assert_file_is "$T/$h-$i.out" $'out\ndone\n'
+			assert_file_is "$T/$h-$i.err" $'err\n'
+		done
+	done
+	assert_count "$T/count" 1
+}
+
+@test "a line reaches another host's invocation before the command exits" {
+	host_up hostA
+	host_up hostB
+	on hostA A --redis "$RURL" -k live -- "$FC" out 'first line\n' gate "$T/go" out 'second\n'
+	wait_for 10 file_has "$T/A.out" 'first line'
+	on hostB B --redis "$RURL" -k live -- "$FC" out 'never\n'
+	wait_for 10 file_has "$T/B.out" 'first line'
+	alive "${PIDS[A]}" || fail "the command ended before the line crossed"
+	touch "$T/go"
+	reap A
+	reap B
+	assert_rc B 0
+	assert_file_is "$T/B.out" $'first line\nsecond\n'
+}
+
+@test "a host that joins late replays the output from byte 0, stdout and stderr in order for 2>&1" {
+	host_up hostA
+	host_up hostB
+	# 3 MiB in alternating runs of stdout and stderr, then a gate
+	cat >"$T/cmd" <<-'EOF'
+	#!/bin/bash
+	for i in $(seq 1 24); do
+		head -c 65536 /dev/zero | tr '\0' o
+		head -c 65536 /dev/zero | tr '\0' e >&2
+	done
+	printf 'gate\n'
+	while [[ ! -e $1 ]]; do sleep 0.02; done
+	printf 'tail\n' >&2
+	EOF
+	chmod +x "$T/cmd"
+	nsenter -t "${HOSTPID[hostA]}" -p -u -m -- env SFEXEC_DIR="$T/hostA/rt" \
+		"$SFEXEC" --redis "$RURL" -k late -- "$T/cmd" "$T/go" >"$T/A.out" 2>&1 &
+	PIDS[A]=$!
+	wait_for 20 file_has "$T/A.out" gate
+	nsenter -t "${HOSTPID[hostB]}" -p -u -m -- env SFEXEC_DIR="$T/hostB/rt" \
+		"$SFEXEC" --redis "$RURL" -k late -- "$T/cmd" "$T/go" >"$T/B.out" 2>&1 &
+	PIDS[B]=$!
+	wait_for 20 file_has "$T/B.out" gate
+	touch "$T/go"
+	reap A
+	reap B
+	assert_rc A 0
+	assert_rc B 0
+	assert_same_bytes "$T/A.out" "$T/B.out"
+	assert_equal 3145738 "$(stat -c %s "$T/B.out")" "size"
+}
+
+@test "SFEXEC_FENCING_TOKEN grows with every new leader" {
+	sfrun --redis "$RURL" -k fenced -- "$FC" env SFEXEC_FENCING_TOKEN
+	assert_status 0
+	assert_equal "SFEXEC_FENCING_TOKEN=1" "$output"
+	sfrun --redis "$RURL" -k fenced -- "$FC" env SFEXEC_FENCING_TOKEN
+	assert_equal "SFEXEC_FENCING_TOKEN=2" "$output"
+	# nothing of the flight is left in Redis but the fence and the
+	# finished stream (kept a while for late readers)
+	unleased fenced
+	assert_equal 2 "$(rcli get "sfexec:{$(keyhash fenced)}:fence")"
+}
+
+@test "the leader's host dies: followers end with 125 and an exact prefix within lease + 1 s; the next invocation starts afresh" {
+	host_up hostA
+	host_up hostB
+	on hostA A --redis "$RURL" --lease 2 -k doomed -- "$FC" count "$T/count" out 'partial\n' gate "$T/never"
+	wait_for 10 file_has "$T/A.out" partial
+	on hostB B --redis "$RURL" --lease 2 -k doomed -- "$FC" count "$T/count" out 'x\n'
+	wait_for 10 file_has "$T/B.out" partial
+	local t0
+	t0=$(now_ms)
+	host_kill hostA
+	reap B 10
+	assert_rc B 125
+	(($(elapsed_ms "$t0") <= 3000)) || fail "B took $(elapsed_ms "$t0") ms (lease 2 s)"
+	assert_file_is "$T/B.out" $'partial\n'
+	assert_err_line "$T/B.err" "sfexec: flight owner on hostA lost (its lease on Redis ran out or was taken)"
+	# a new flight, on another host
+	on hostB C --redis "$RURL" --lease 2 -k doomed -- "$FC" count "$T/count" out 'fresh\n'
+	reap C
+	assert_rc C 0
+	assert_file_is "$T/C.out" $'fresh\n'
+	assert_count "$T/count" 2
+}
+
+@test "Redis killed mid-flight: the leader's invocations get everything; followers end with 125; Redis back, the next flight works" {
+	host_up hostA
+	host_up hostB
+	on hostA A --redis "$RURL" --lease 2 -k redisdies -- "$FC" out 'before\n' gate "$T/go" out 'after\n' exit 7
+	wait_for 10 file_has "$T/A.out" before
+	on hostB B --redis "$RURL" --lease 2 -k redisdies -- "$FC" out 'x\n'
+	wait_for 10 file_has "$T/B.out" before
+	local t0
+	t0=$(now_ms)
+	redis_down
+	reap B 10
+	assert_rc B 125
+	(($(elapsed_ms "$t0") <= 3000)) || fail "B took $(elapsed_ms "$t0") ms"
+	assert_file_is "$T/B.out" $'before\n'
+	assert_match "^sfexec: lost Redis at $RURL: " "$(cat "$T/B.err")"
+	touch "$T/go"
+	reap A
+	assert_rc A 7
+	assert_file_is "$T/A.out" $'before\nafter\n'
+	assert_empty "$T/A.err"
+	redis_up
+	on hostB C --redis "$RURL" -k redisdies -- "$FC" out 'again\n'
+	reap C
+	assert_rc C 0
+	assert_file_is "$T/C.out" $'again\n'
+}
+
+@test "Redis unreachable: 125 naming the URL; --redis-optional runs on this host only with one line" {
+	redis_down
+	sfrun --redis "$RURL" -k nored -- "$FC" touch "$T/ran"
+	assert_status 125
+	[[ ! -e $T/ran ]] || fail "the command ran"
+	assert_match "^sfexec: Redis at $RURL: " "$stderr"
+	assert_equal 1 "$(lines_in "$T/run.err")" "stderr lines"
+	sfrun --redis "$RURL" --redis-optional -k nored -- "$FC" out 'local\n' exit 4
+	assert_status 4
+	assert_equal local "$output"
+	assert_match "^sfexec: Redis at $RURL: .*; running on this host only \(--redis-optional\)$" "$stderr"
+	sfrun -q --redis "$RURL" --redis-optional -k nored -- "$FC" out 'local\n'
+	assert_status 0
+	assert_empty "$T/run.err"
+}
+
+@test "a leader frozen past its lease cannot add a byte when it resumes: its command is stopped, its invocations get 125" {
+	host_up hostA
+	host_up hostB
+	# a line every 20 ms until told to stop
+	on hostA A --redis "$RURL" --lease 1 --grace 0.2 -k frozen -- bash -c \
+		'trap "echo TERM >>'"$T"'/term; exit 143" TERM
+		 while :; do echo tick; sleep 0.02; done'
+	wait_for 10 file_has "$T/A.out" tick
+	on hostB B --redis "$RURL" --lease 1 -k frozen -- "$FC" out 'x\n'
+	wait_for 10 file_has "$T/B.out" tick
+	local runner len
+	runner=$(runner_on hostA frozen)
+	[[ -n $runner ]] || fail "no runner found on hostA"
+	kill -STOP "$runner"
+	reap B 5
+	assert_rc B 125
+	assert_err_line "$T/B.err" "sfexec: flight owner on hostA lost (its lease on Redis ran out or was taken)"
+	# a new leader, on hostB, while the old one is frozen
+	on hostB C --redis "$RURL" --lease 1 -k frozen -- "$FC" env SFEXEC_FENCING_TOKEN
+	reap C
+	assert_rc C 0
+	assert_file_is "$T/C.out" $'SFEXEC_FENCING_TOKEN=2\n'
+	len=$(rcli xlen "$(stream_of frozen)")
+	kill -CONT "$runner"
+	reap A 10
+	assert_rc A 125
+	assert_match "^sfexec: lost this flight's lease on Redis \(.*\): the command was stopped$" \
+		"$(tail -n1 "$T/A.err")"
+	file_has "$T/term" TERM || fail "the command was not sent SIGTERM"
+	assert_equal "$len" "$(rcli xlen "$(stream_of frozen)")" "entries in the old stream"
+	# what B wrote is an exact prefix of what A wrote
+	assert_prefix_of "$T/A.out" "$T/B.out"
+}
+
+@test "Redis paused past the lease (CLIENT PAUSE): the leader stops its command, followers end, nothing hangs" {
+	host_up hostA
+	host_up hostB
+	on hostA A --redis "$RURL" --lease 1 --grace 0.2 -k paused -- "$FC" out 'x\n' gate "$T/never"
+	wait_for 10 file_has "$T/A.out" x
+	on hostB B --redis "$RURL" --lease 1 -k paused -- "$FC" out 'y\n'
+	wait_for 10 file_has "$T/B.out" x
+	local t0
+	t0=$(now_ms)
+	rcli client pause 3000 ALL >/dev/null
+	reap A 10
+	reap B 10
+	(($(elapsed_ms "$t0") <= 2500)) || fail "took $(elapsed_ms "$t0") ms (lease 1 s)"
+	assert_rc A 125
+	assert_rc B 125
+	assert_match "^sfexec: lost this flight's lease on Redis \(" "$(cat "$T/A.err")"
+	assert_match "^sfexec: lost Redis at $RURL: no answer within " "$(cat "$T/B.err")"
+	wait_for 10 redis_ready
+	on hostB C --redis "$RURL" -k paused -- "$FC" out 'again\n'
+	reap C
+	assert_rc C 0
+}
+
+@test "a follower's runner killed: its invocations end with 125, the leader and other hosts go on" {
+	host_up hostA
+	host_up hostB
+	host_up hostC
+	on hostA A --redis "$RURL" -k victim -- "$FC" out 'one\n' gate "$T/go" out 'two\n'
+	wait_for 10 file_has "$T/A.out" one
+	on hostB B --redis "$RURL" -k victim -- "$FC" out 'x\n'
+	on hostC C --redis "$RURL" -k victim -- "$FC" out 'x\n'
+	wait_for 10 file_has "$T/B.out" one
+	wait_for 10 file_has "$T/C.out" one
+	kill -KILL "$(runner_on hostB victim)"
+	reap B 10
+	assert_rc B 125
+	touch "$T/go"
+	reap A
+	reap C
+	assert_rc A 0
+	assert_rc C 0
+	assert_file_is "$T/A.out" $'one\ntwo\n'
+	assert_file_is "$T/C.out" $'one\ntwo\n'
+}
+
+@test "last one out, fleet-wide: the command runs while another host follows, and stops once nobody anywhere is left" {
+	host_up hostA
+	host_up hostB
+	on hostA A --redis "$RURL" --lease 1.5 --grace 0.2 -k lastout -- "$FC" trapterm "$T/term" \
+		out 'one\n' gate "$T/go" out 'two\n' gate "$T/never" 
+	wait_for 10 file_has "$T/A.out" one
+	on hostB B --redis "$RURL" -k lastout -- "$FC" out 'x\n'
+	wait_for 10 file_has "$T/B.out" one
+	# the leader's host is left by its only invocation
+	kill -TERM "$(inv_of A)"
+	reap A
+	touch "$T/go"
+	wait_for 10 file_has "$T/B.out" two
+	[[ ! -e $T/term ]] || fail "the command was stopped while hostB followed"
+	# the last invocation anywhere leaves: the command is stopped
+	local t0
+	t0=$(now_ms)
+	kill -TERM "$(inv_of B)"
+	reap B
+	wait_for 5 file_has "$T/term" TERM
+	(($(elapsed_ms "$t0") <= 2000)) || fail "stopped after $(elapsed_ms "$t0") ms (lease 1.5 s)"
+	# and the key is free again once it is gone
+	wait_for 5 unleased lastout
+}
+
+@test "output past --redis-max-bytes: followers end with 125 after exactly that many bytes; the leader's invocations get everything" {
+	host_up hostA
+	host_up hostB
+	on hostA A --redis "$RURL" --redis-max-bytes 100K -k big -- bash -c \
+		'echo start; while [[ ! -e '"$T"'/go ]]; do sleep 0.02; done
+		 head -c 307200 /dev/zero | tr "\0" a'
+	wait_for 10 file_has "$T/A.out" start
+	on hostB B --redis "$RURL" -k big -- "$FC" out 'x\n'
+	wait_for 10 file_has "$T/B.out" start
+	touch "$T/go"
+	reap A
+	reap B
+	assert_rc A 0
+	assert_rc B 125
+	assert_equal 307206 "$(stat -c %s "$T/A.out")" "leader's output"
+	assert_equal 102400 "$(stat -c %s "$T/B.out")" "follower's output"
+	assert_prefix_of "$T/A.out" "$T/B.out"
+	assert_err_line "$T/B.err" "sfexec: the output is larger than the leader's --redis-max-bytes (102400 bytes) on hostA"
+}
+
+@test "garbage under the prefix: a hand-written lease, a fence of the wrong type, a malformed stream entry end the flight with 125 and a line" {
+	local h
+	h=$(keyhash junk)
+	rcli set "sfexec:{$h}:lease" garbage >/dev/null
+	sfrun --redis "$RURL" -k junk -- "$FC" touch "$T/ran"
+	assert_status 125
+	assert_err_line "$T/run.err" "sfexec: Redis at $RURL: malformed lease in sfexec:{$h}:lease"
+	rcli del "sfexec:{$h}:lease" >/dev/null
+	rcli hset "sfexec:{$h}:fence" a b >/dev/null
+	sfrun --redis "$RURL" -k junk -- "$FC" touch "$T/ran"
+	assert_status 125
+	assert_match "^sfexec: Redis at $RURL: .*WRONGTYPE" "$stderr"
+	[[ ! -e $T/ran ]] || fail "the command ran"
+	rcli del "sfexec:{$h}:fence" >/dev/null
+	# an entry of the wrong shape in a live flight's stream
+	host_up hostA
+	host_up hostB
+	on hostA A --redis "$RURL" -k junk -- "$FC" out 'one\n' gate "$T/go" out 'two\n'
+	wait_for 10 file_has "$T/A.out" one
+	on hostB B --redis "$RURL" -k junk -- "$FC" out 'x\n'
+	wait_for 10 file_has "$T/B.out" one
+	rcli xadd "sfexec:{$h}:1:out" '*' o "$(head -c 70000 /dev/zero | tr '\0' z)" >/dev/null
+	reap B 10
+	assert_rc B 125
+	assert_err_line "$T/B.err" "sfexec: malformed entry in sfexec:{$h}:1:out on Redis at $RURL"
+	assert_file_is "$T/B.out" $'one\n'
+	touch "$T/go"
+	reap A
+	assert_rc A 0
+	assert_file_is "$T/A.out" $'one\ntwo\n'
+}
+
+@test "bad --redis URLs are refused with one line before anything runs" {
+	usage_error "sfexec: --redis ftp://h: not a Redis URL (redis://HOST[:PORT][/DB] or unix:///PATH)" \
+		--redis ftp://h -k k -- "$FC" touch "$T/ran"
+	usage_error "sfexec: --redis redis://u:pw@h: a password in the URL would show in ps: set SFEXEC_REDIS_PASSWORD instead" \
+		--redis redis://u:pw@h -k k -- "$FC" touch "$T/ran"
+	usage_error "sfexec: --redis rediss://h: rediss:// (TLS) is not supported; reach Redis through a local TLS tunnel" \
+		--redis rediss://h -k k -- "$FC" touch "$T/ran"
+	usage_error "sfexec: --redis unix://r.sock: unix:// needs an absolute path (unix:///run/redis.sock)" \
+		--redis unix://r.sock -k k -- "$FC" touch "$T/ran"
+	usage_error "sfexec: --redis redis://h:99999: bad port in the URL" \
+		--redis redis://h:99999 -k k -- "$FC" touch "$T/ran"
+	usage_error "sfexec: --redis-prefix, --lease, --redis-optional and --redis-max-bytes need --redis (or SFEXEC_REDIS); try 'sfexec --help'" \
+		--lease 3 -k k -- "$FC" touch "$T/ran"
+}
+
+@test "a password from SFEXEC_REDIS_PASSWORD, never from argv; a wrong one is a clear 125" {
+	redis_down
+	rcli() { redis-cli -s "$RDIR/redis.sock" --no-auth-warning -a s3cret "$@"; }
+	redis_up --requirepass 's3cret'
+	sfrun --redis "$RURL" -k authed -- "$FC" touch "$T/ran"
+	assert_status 125
+	assert_match "^sfexec: Redis at $RURL: NOAUTH" "$stderr"
+	[[ ! -e $T/ran ]] || fail "the command ran"
+	SFEXEC_REDIS_PASSWORD=wrong sfrun --redis "$RURL" -k authed -- "$FC" touch "$T/ran"
+	assert_status 125
+	assert_match "^sfexec: Redis at $RURL: WRONGPASS" "$stderr"
+	SFEXEC_REDIS_PASSWORD=s3cret sfrun --redis "$RURL" -k authed -- "$FC" out 'in\n'
+	assert_status 0
+	assert_equal in "$output"
+	assert_equal 1 "$(rcli get "sfexec:{$(keyhash authed)}:fence")"
+}
+
+@test "what Redis holds: the digest, never the key's text or the command's arguments" {
+	sfrun --redis "$RURL" -k 'secret key text' -- "$FC" out 'output\n' touch "$T/argv-marker"
+	assert_status 0
+	rcli --scan >"$T/keys"
+	local k
+	while read -r k; do
+		assert_match '^sfexec:\{[0-9a-f]{32}\}:(fence|1:out)$' "$k" "key"
+		rcli --raw dump "$k" >>"$T/dump"
+	done <"$T/keys"
+	! grep -qa 'secret key text' "$T/keys" "$T/dump" || fail "the key's text is in Redis"
+	! grep -qa 'argv-marker' "$T/keys" "$T/dump" || fail "the command's arguments are in Redis"
+	file_has "$T/dump" output || fail "the output should be there (it is the stream)"
+}
+
+@test "--redis-prefix separates: one key under two prefixes is two flights" {
+	host_up hostA
+	host_up hostB
+	on hostA A --redis "$RURL" -k shared -- "$FC" count "$T/count" gate "$T/go"
+	wait_for 10 count_is "$T/count" 1
+	on hostB B --redis "$RURL" --redis-prefix team2: -k shared -- "$FC" count "$T/count"
+	reap B
+	assert_rc B 0
+	assert_count "$T/count" 2
+	[[ -n $(rcli get "team2:{$(keyhash shared)}:fence") ]] || fail "nothing under team2:"
+	touch "$T/go"
+	reap A
+	assert_rc A 0
+}
+
+@test "a follower replays the leader's end as the leader's invocations saw it: status, signal, a command that cannot run" {
+	# a leader written by hand: its lease, its stream, its end
+	local h
+	h=$(keyhash fake)
+	rcli set "sfexec:{$h}:lease" "1:token:4242:fakehost" px 20000 >/dev/null
+	rcli xadd "sfexec:{$h}:1:out" '*' o $'hello\n' >/dev/null
+	rcli xadd "sfexec:{$h}:1:out" '*' e $'oops\n' >/dev/null
+	rcli xadd "sfexec:{$h}:1:out" '*' x "3 0 2 6 5" n /nonexistent/cmd >/dev/null
+	sfrun --redis "$RURL" -k fake -- "$FC" touch "$T/ran"
+	assert_status 127
+	assert_equal hello "$output"
+	assert_file_is "$T/run.err" $'oops\nsfexec: failed to run command \'/nonexistent/cmd\': No such file or directory\n'
+	[[ ! -e $T/ran ]] || fail "the command ran on the follower"
+	rcli del "sfexec:{$h}:1:out" >/dev/null
+	rcli xadd "sfexec:{$h}:1:out" '*' x "2 9 0 0 0" >/dev/null
+	sfrun --redis "$RURL" -k fake -- "$FC" touch "$T/ran"
+	assert_status 137
+	rcli del "sfexec:{$h}:1:out" >/dev/null
+	# sizes that disagree with what came, an unknown kind, a sign: garbage
+	for bad in "1 0 0 1 0" "6 0 0 0 0" "1 +0 0 0 0" "1 0 0 0" "1  0 0 0 0"; do
+		rcli del "sfexec:{$h}:1:out" >/dev/null
+		rcli xadd "sfexec:{$h}:1:out" '*' x "$bad" >/dev/null
+		sfrun --redis "$RURL" -k fake -- "$FC" touch "$T/ran"
+		assert_status 125
+		assert_err_line "$T/run.err" "sfexec: malformed entry in sfexec:{$h}:1:out on Redis at $RURL"
+	done
+}
