@@ -111,6 +111,9 @@ $(O)/tests/test_list: tests/unit/test_list.c $(O)/cmd/list.o $(O)/libsfexec.a | 
 # Fuzz targets replayed over their corpus (seeds and every crash ever found)
 # with the ordinary compiler, so regressions are caught by make check.
 FUZZ_TARGETS = proto client options cache
+ifeq ($(REDIS),yes)
+FUZZ_TARGETS += fleet
+endif
 FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(O)/tests/fuzz_%)
 
 $(O)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(O)/cmd/options.o $(O)/libsfexec.a
@@ -191,6 +194,12 @@ FUZZ_FLAGS    = -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -Icmd \
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard lib/*.h cmd/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_$*.c $(FUZZ_SRCS) $(SF_LIBS)
+
+# fuzz_fleet includes lib/fleet.c whole (to reach its static parsers).
+$(FUZZ_DIR)/fuzz_fleet: tests/fuzz/fuzz_fleet.c $(FUZZ_SRCS) $(wildcard lib/*.h cmd/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_fleet.c \
+	    $(filter-out lib/fleet.c,$(FUZZ_SRCS)) $(SF_LIBS)
 
 # Each target for FUZZ_SECONDS; new inputs go to build/, crashes to
 # build/fuzz/crash-*/ (copy one into tests/fuzz/corpus/ to keep it as a

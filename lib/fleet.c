@@ -124,12 +124,13 @@ struct sf_fleet_impl {
 	     k_presence[KEY_MAX];
 	char value[VALUE_MAX + 2];  /* the lease's value we hold or follow */
 	char suffix[VALUE_MAX];     /* ":TOKEN:PID:HOST" */
-	char member[300];           /* HOST:PID, our presence */
+	char member[340];           /* HOST:PID:TOKEN, our presence */
 	long lease_ms, poll_ms;
 	struct sf_timer tick;       /* renew, or touch; election retry */
 	struct sf_timer lease_due;  /* leader: the lease runs out */
 	long long renew_sent;       /* when the renewal in flight went */
 	bool renewing, releasing, finish_sent;
+	bool detached;              /* leader: this host only from now on */
 	/* leader: publishing */
 	struct sf_order order;
 	uint64_t pos[2];            /* bytes sent of stdout, stderr */
@@ -221,13 +222,33 @@ leader_lost(struct sf_fleet *f, const char *why)
 	let_go(f);
 }
 
-/* Redis is gone, or refuses our writes: finish for this host only. */
+static void on_released(void *arg, redisReply *r);
+
+/*
+ * Redis is gone, or refuses our writes (maxmemory, a key of the wrong
+ * type), or our own spools cannot be read: finish for this host only.
+ * While the connection lasts the lease is given back at once (DEL needs no
+ * memory), so followers learn it within a poll rather than a lease.
+ */
 static void
 leader_alone(struct sf_fleet *f, const char *why)
 {
+	struct sf_fleet_impl *m = f->impl;
+	const char *keys[2] = { m->k_lease, m->k_presence };
+	const char *args[1] = { m->value };
+
 	snprintf(f->notice, sizeof(f->notice), "Redis at %s: %s",
 	    f->conf->url, why);
-	let_go(f);
+	if (m->detached)
+		return;
+	m->detached = true;
+	sf_loop_timer_clear(f->loop, &m->tick);
+	sf_loop_timer_clear(f->loop, &m->lease_due);
+	if (m->rc == NULL || m->releasing ||
+	    eval(f, 0, on_released, release_lua, 2, keys, 1, args, NULL) == -1)
+		let_go(f);
+	else
+		m->releasing = true;
 }
 
 static void
@@ -235,7 +256,6 @@ on_lost(void *arg, int err, const char *why)
 {
 	struct sf_fleet *f = arg;
 
-	f->impl->rc = NULL;
 	switch (f->role) {
 	case SF_FLEET_ELECTING:
 		snprintf(f->notice, sizeof(f->notice), "Redis at %.100s: %.80s%s",
@@ -320,7 +340,7 @@ renew(struct sf_fleet *f, bool abandon)
 	char ms[24];
 	const char *args[3] = { m->value, ms, abandon ? "abandon" : "" };
 
-	if (m->rc == NULL || m->renewing)
+	if (m->rc == NULL || m->renewing || m->detached)
 		return;
 	snprintf(ms, sizeof(ms), "%ld", m->lease_ms);
 	m->renew_sent = sf_clock_us();
@@ -441,7 +461,7 @@ publish(struct sf_fleet *f)
 	ssize_t got;
 	int s, rc;
 
-	if (m->rc == NULL || f->role != SF_FLEET_LEADER)
+	if (m->rc == NULL || m->detached || f->role != SF_FLEET_LEADER)
 		return;
 	while (!m->big && m->inflight < INFLIGHT) {
 		avail[0] = o->told[0];
@@ -507,7 +527,8 @@ sf_fleet_finish(struct sf_fleet *f, const struct sf_msg *exit)
 {
 	struct sf_fleet_impl *m = f->impl;
 
-	if (m->rc == NULL || f->role != SF_FLEET_LEADER || m->finishing) {
+	if (m->rc == NULL || f->role != SF_FLEET_LEADER || m->finishing ||
+	    m->detached) {
 		if (m->rc == NULL)
 			f->settled = true;
 		return;
@@ -678,6 +699,8 @@ on_read(void *arg, redisReply *r)
 	if (r->type == REDIS_REPLY_ARRAY) {
 		if (r->elements != 1 || (st = r->element[0])->type !=
 		    REDIS_REPLY_ARRAY || st->elements != 2 ||
+		    st->element[0]->type != REDIS_REPLY_STRING ||
+		    strcmp(st->element[0]->str, m->k_out) != 0 ||
 		    (entries = st->element[1])->type != REDIS_REPLY_ARRAY)
 			goto malformed;
 		for (i = 0; i < entries->elements && !f->done; i++) {
@@ -704,7 +727,7 @@ on_read(void *arg, redisReply *r)
 	if (m->draining && !any) {
 		/* The lease went and the stream has no end: the leader is. */
 		follower_fail(f, "flight owner on %s lost (its lease on Redis "
-		    "ran out or was taken)%s", f->host, "");
+		    "ran out, was given up or was taken)%s", f->host, "");
 		return;
 	}
 	read_more(f, !m->draining);
@@ -912,7 +935,10 @@ sf_fleet_start(struct sf_fleet *f)
 	snprintf(m->k_fence, sizeof(m->k_fence), "%sfence", m->base);
 	snprintf(m->suffix, sizeof(m->suffix), ":%s:%ld:%s", token,
 	    (long)getpid(), host);
-	snprintf(m->member, sizeof(m->member), "%s:%ld", host, (long)getpid());
+	/* Two hosts may share a name and a pid (containers): the token
+	 * tells their runners apart. */
+	snprintf(m->member, sizeof(m->member), "%s:%ld:%s", host,
+	    (long)getpid(), token);
 	if (sf_redis_url_parse(f->conf->url, &m->url, why, sizeof(why)) == -1 ||
 	    (m->rc = sf_redis_connect(f->loop, &m->url, f->conf->password,
 	    m->lease_ms, on_lost, f, why, sizeof(why))) == NULL) {

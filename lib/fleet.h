@@ -35,7 +35,7 @@
  *                           "x" "HOW CODE ERR OUTSIZE ERRSIZE" (and "n" the
  *                           name EXIT carries), or "big" LIMIT when the
  *                           output went past --redis-max-bytes
- *   PREFIX{NAME}:F:presence followers' runners ("HOST:PID"), scored with
+ *   PREFIX{NAME}:F:presence followers' runners ("HOST:PID:TOKEN"), scored with
  *                           when their presence expires (Redis's clock)
  *
  * Every write of the leader is a Lua script that first checks that the

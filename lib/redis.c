@@ -43,6 +43,7 @@ struct sf_redis {
 	bool owner_gone;            /* sf_redis_free was called */
 	int busy;                   /* inside on_io */
 	bool failed;                /* lost is due or was told */
+	bool oversized;             /* bounded_* refused an answer */
 	int err;                    /* ETIMEDOUT: an answer was overdue */
 	char why[256];
 	struct pending ring[SF_REDIS_QUEUE];
@@ -165,6 +166,57 @@ sf_redis_url_parse(const char *s, struct sf_redis_url *u, char *cause,
 	return 0;
 }
 
+/* ---- answers of a bounded size -------------------------------------------------- */
+
+/*
+ * hiredis 0.14 allocates an array as large as the peer announces
+ * ("*2000000000" is 16 GB of pointers) and keeps any string: a Redis that
+ * is not one (or a hostile one) could make a runner allocate without
+ * bound.  No answer to what sfexec sends has more than a few dozen
+ * elements or a string above a stream entry, so larger ones are refused
+ * the way hiredis refuses what it cannot allocate: the connection ends.
+ */
+#define MAX_ELEMENTS 4096
+#define MAX_STRING   (1 << 20)
+
+static redisReplyObjectFunctions *hiredis_fns;  /* hiredis's own */
+static redisReplyObjectFunctions bounded_fns;
+
+static void *
+refuse(const redisReadTask *t)
+{
+	sf_redis *r = t->privdata;
+
+	if (r != NULL)
+		r->oversized = true;
+	return NULL;
+}
+
+static void *
+bounded_array(const redisReadTask *t, int n)
+{
+	return n > MAX_ELEMENTS ? refuse(t) : hiredis_fns->createArray(t, n);
+}
+
+static void *
+bounded_string(const redisReadTask *t, char *s, size_t len)
+{
+	return len > MAX_STRING ? refuse(t) : hiredis_fns->createString(t, s, len);
+}
+
+void
+sf_redis_bound_reader(redisReader *rd, sf_redis *r)
+{
+	if (hiredis_fns == NULL) {
+		hiredis_fns = rd->fn;
+		bounded_fns = *rd->fn;
+		bounded_fns.createArray = bounded_array;
+		bounded_fns.createString = bounded_string;
+	}
+	rd->fn = &bounded_fns;
+	rd->privdata = r;
+}
+
 /* ---- failure ----------------------------------------------------------------- */
 
 static void
@@ -267,7 +319,8 @@ ev_cleanup(void *p)
 
 	watch(r, 0);
 	r->fd = -1;
-	why = r->ac->errstr[0] != '\0' ? r->ac->errstr : "connection closed";
+	why = r->oversized ? "an answer larger than any sfexec asks for" :
+	    r->ac->errstr[0] != '\0' ? r->ac->errstr : "connection closed";
 	r->ac->data = NULL;
 	r->ac = NULL;
 	if (!r->owner_gone)
@@ -384,6 +437,7 @@ sf_redis_connect(sf_loop *loop, const struct sf_redis_url *u,
 	}
 	r->fd = r->ac->c.fd;
 	(void)fcntl(r->fd, F_SETFD, FD_CLOEXEC);
+	sf_redis_bound_reader(r->ac->c.reader, r);
 	r->ac->data = r;
 	r->ac->ev.data = r;
 	r->ac->ev.addRead = ev_add_read;

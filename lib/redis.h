@@ -89,6 +89,15 @@ sf_redis *sf_redis_connect(sf_loop *loop, const struct sf_redis_url *u,
 int sf_redis_command(sf_redis *r, long extra_ms, sf_redis_reply_fn *fn,
     void *arg, int argc, const char **argv, const size_t *lens);
 
+/*
+ * sf_redis_bound_reader — make rd refuse an answer with more than 4096
+ * elements in one array or a string over 1 MiB (no answer to a command of
+ * sfexec's has either): hiredis then fails the connection as if out of
+ * memory, and r (may be NULL) says why.  sf_redis_connect does it for its
+ * own connection; exposed for the fuzz harness, which has no connection.
+ */
+void sf_redis_bound_reader(redisReader *rd, sf_redis *r);
+
 /* sf_redis_pending — commands sent and not yet answered. */
 int sf_redis_pending(const sf_redis *r);
 

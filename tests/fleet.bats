@@ -135,7 +135,7 @@ elapsed_ms() { echo $(($(now_ms) - $1)); }
 	assert_rc B 125
 	(($(elapsed_ms "$t0") <= 3000)) || fail "B took $(elapsed_ms "$t0") ms (lease 2 s)"
 	assert_file_is "$T/B.out" $'partial\n'
-	assert_err_line "$T/B.err" "sfexec: flight owner on hostA lost (its lease on Redis ran out or was taken)"
+	assert_err_line "$T/B.err" "sfexec: flight owner on hostA lost (its lease on Redis ran out, was given up or was taken)"
 	# a new flight, on another host
 	on hostB C --redis "$RURL" --lease 2 -k doomed -- "$FC" count "$T/count" out 'fresh\n'
 	reap C
@@ -203,7 +203,7 @@ elapsed_ms() { echo $(($(now_ms) - $1)); }
 	kill -STOP "$runner"
 	reap B 5
 	assert_rc B 125
-	assert_err_line "$T/B.err" "sfexec: flight owner on hostA lost (its lease on Redis ran out or was taken)"
+	assert_err_line "$T/B.err" "sfexec: flight owner on hostA lost (its lease on Redis ran out, was given up or was taken)"
 	# a new leader, on hostB, while the old one is frozen
 	on hostB C --redis "$RURL" --lease 1 -k frozen -- "$FC" env SFEXEC_FENCING_TOKEN
 	reap C
@@ -430,4 +430,49 @@ elapsed_ms() { echo $(($(now_ms) - $1)); }
 		assert_status 125
 		assert_err_line "$T/run.err" "sfexec: malformed entry in sfexec:{$h}:1:out on Redis at $RURL"
 	done
+}
+
+@test "a Redis that is not one: huge or malformed answers, a closed or silent connection end a follower with 125 and a line" {
+	local mode
+	for mode in hugearray hugestring wrongtype junk close silent; do
+		"$TOOLS/fake-redis" "$T/fake.$mode" "$mode" &
+		echo $! >>"$T/.pids"
+		wait_for 10 test -S "$T/fake.$mode"
+		SFRUN_TIMEOUT=20 sfrun --redis "unix://$T/fake.$mode" --lease 1 -k hostile -- "$FC" touch "$T/ran"
+		assert_status 125
+		[[ ! -e $T/ran ]] || fail "$mode: the command ran"
+		assert_equal 1 "$(lines_in "$T/run.err")" "$mode: lines on stderr"
+		case $mode in
+		hugearray)
+			assert_err_line "$T/run.err" "sfexec: lost Redis at unix://$T/fake.$mode: an answer larger than any sfexec asks for" ;;
+		hugestring | silent)
+			# hiredis waits for the whole string, which never comes
+			assert_match "^sfexec: lost Redis at unix://$T/fake.$mode: no answer within 1.0 s$" "$stderr" ;;
+		wrongtype)
+			assert_err_line "$T/run.err" "sfexec: malformed entry in sfexec:{$(keyhash hostile)}:1:out on Redis at unix://$T/fake.$mode" ;;
+		*)
+			assert_match "^sfexec: lost Redis at unix://$T/fake.$mode: " "$stderr" ;;
+		esac
+	done
+}
+
+@test "Redis out of memory (maxmemory, noeviction): the leader's invocations get everything, followers end with 125 well within the lease" {
+	redis_down
+	redis_up --maxmemory 4mb --maxmemory-policy noeviction
+	host_up hostA
+	host_up hostB
+	on hostA A --redis "$RURL" --lease 30 -k oom -- bash -c \
+		'echo start; while [[ ! -e '"$T"'/go ]]; do sleep 0.02; done
+		 head -c 16000000 /dev/zero | tr "\0" x; echo end'
+	wait_for 10 file_has "$T/A.out" start
+	on hostB B --redis "$RURL" --lease 30 -k oom -- "$FC" out 'x\n'
+	wait_for 10 file_has "$T/B.out" start
+	touch "$T/go"
+	reap A 30
+	reap B 10
+	assert_rc A 0
+	assert_equal 16000010 "$(stat -c %s "$T/A.out")" "the leader's output"
+	assert_rc B 125
+	assert_err_line "$T/B.err" "sfexec: flight owner on hostA lost (its lease on Redis ran out, was given up or was taken)"
+	assert_prefix_of "$T/A.out" "$T/B.out"
 }

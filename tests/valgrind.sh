@@ -26,9 +26,10 @@ cleanup() {
 	for e in /proc/[0-9]*/environ; do
 		p=${e#/proc/}
 		p=${p%/environ}
-		[ "$p" != $$ ] && grep -qzxF "SFEXEC_DIR=$SFEXEC_DIR" "$e" 2>/dev/null &&
+		[ "$p" != $$ ] && grep -qzE "^SFEXEC_DIR=$tmp/" "$e" 2>/dev/null &&
 			kill -KILL "$p" 2>/dev/null
 	done
+	[ -z "${redis_pid-}" ] || kill -KILL "$redis_pid" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -39,6 +40,15 @@ mkdir "$tmp/logs"
 names=(plain status notfound timeout usage store hit S J1 J2 J3 list forget)
 declare -A runners=([plain]=1 [status]=1 [notfound]=1 [timeout]=1 [usage]=0
 	[store]=1 [hit]=0 [S]=1 [J1]=0 [J2]=0 [J3]=0 [list]=0 [forget]=0)
+# fleet mode, when redis-server is there and sfexec was built with it: a
+# leader's runner (FL) and a follower's (FF) on two "hosts" (runtime dirs)
+fleet=no
+if command -v redis-server >/dev/null &&
+	! "$sfexec" --redis unix:///nonexistent -k k -- true 2>&1 | grep -q 'built without'; then
+	fleet=yes
+	names+=(FL FF)
+	runners+=([FL]=1 [FF]=1)
+fi
 
 # vg NAME ARGS...: sfexec ARGS under memcheck, logs in $tmp/logs/NAME.*.
 # Not --quiet: the ERROR SUMMARY line must be written.
@@ -151,6 +161,35 @@ if [ "$runs" = 1 ]; then ok "one run for the four concurrent invocations"; else
 if grep -qE '^sfexec: started flight \(runner pid [0-9]+\)$' "$tmp/S.err" &&
 	[ "$(wc -l <"$tmp/S.err")" = 1 ]; then ok "S started the flight"; else
 	not_ok "S's stderr is not one 'started flight' line" "$(head -n 3 "$tmp/S.err")"; fi
+
+# Fleet mode: the leader (host A) publishes 100000 bytes through a private
+# Redis to the follower (host B), which joined while the command waited.
+if [ "$fleet" = yes ]; then
+	mkdir "$tmp/redis"
+	redis-server --port 0 --unixsocket "$tmp/redis/s" --unixsocketperm 700 \
+	    --save '' --appendonly no --dir "$tmp/redis" --logfile "$tmp/redis/log" &
+	redis_pid=$!
+	url=unix://$tmp/redis/s
+	wait_until 10 sh -c "redis-cli -s '$tmp/redis/s' ping 2>/dev/null | grep -q PONG"
+	SFEXEC_DIR=$tmp/rtA vg FL --redis "$url" -k g -- "$FC" touch "$tmp/fl.started" \
+	    gate "$tmp/fl.gate" 120 cat "$tmp/data" >"$tmp/FL.out" 2>"$tmp/FL.err" &
+	bg[FL]=$!
+	wait_until 60 test -e "$tmp/fl.started"
+	SFEXEC_DIR=$tmp/rtB vg FF --redis "$url" -k g -- "$FC" touch "$tmp/ff.ran" \
+	    >"$tmp/FF.out" 2>"$tmp/FF.err" &
+	bg[FF]=$!
+	if wait_until 60 sh -c "redis-cli -s '$tmp/redis/s' --scan | grep -q presence"; then
+		ok "fleet: the follower joined"
+	else not_ok "fleet: no follower within 60 s" "$(cat "$tmp/FF.err")"; fi
+	touch "$tmp/fl.gate"
+	for j in FL FF; do
+		wait "${bg[$j]}"
+		check "fleet: $j: status" 0 $?
+		check_file "fleet: $j got the whole output" "$tmp/data" "$tmp/$j.out"
+	done
+	if [ ! -e "$tmp/ff.ran" ]; then ok "fleet: the follower ran nothing"; else
+		not_ok "fleet: the follower's host ran the command"; fi
+fi
 
 # ---- the logs -----------------------------------------------------------------
 
