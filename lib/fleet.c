@@ -797,6 +797,14 @@ read_more(struct sf_fleet *f, bool block)
 
 static void elect(void *arg);
 
+/* The first answers say whether Redis is there at all: they are due
+ * sooner than the lease. */
+static long
+first_ms(const struct sf_fleet_impl *m)
+{
+	return m->lease_ms < CONNECT_MS ? m->lease_ms : CONNECT_MS;
+}
+
 /* "FENCE:TOKEN:PID:HOST" */
 static int
 parse_lease(struct sf_fleet *f, const char *v, size_t len)
@@ -884,11 +892,8 @@ elect(void *arg)
 
 	snprintf(ms, sizeof(ms), "%ld", m->lease_ms);
 	m->renew_sent = sf_clock_us();
-	/* The first answer says whether Redis is there at all: it is due
-	 * sooner than the lease. */
-	if (m->rc != NULL && eval(f, m->lease_ms > CONNECT_MS ?
-	    CONNECT_MS - m->lease_ms : 0, on_elected, elect_lua, 2, keys, 4,
-	    args, NULL) == -1)
+	if (m->rc != NULL && eval(f, first_ms(m) - m->lease_ms, on_elected,
+	    elect_lua, 2, keys, 4, args, NULL) == -1)
 		elect_failed(f, "cannot send", "");
 }
 
@@ -902,6 +907,12 @@ sf_fleet_check(const struct sf_fleet_conf *conf, char *cause, size_t causelen)
 
 	if (sf_redis_url_parse(conf->url, &u, why, sizeof(why)) == -1) {
 		snprintf(cause, causelen, "--redis %s: %s", conf->url, why);
+		return -1;
+	}
+	if (u.user[0] != '\0' && conf->password == NULL) {
+		snprintf(cause, causelen, "--redis %s: user %s needs a password in "
+		    "SFEXEC_REDIS_PASSWORD", conf->url, u.user);
+		errno = EINVAL;
 		return -1;
 	}
 	return 0;
@@ -941,7 +952,7 @@ sf_fleet_start(struct sf_fleet *f)
 	    (long)getpid(), token);
 	if (sf_redis_url_parse(f->conf->url, &m->url, why, sizeof(why)) == -1 ||
 	    (m->rc = sf_redis_connect(f->loop, &m->url, f->conf->password,
-	    m->lease_ms, on_lost, f, why, sizeof(why))) == NULL) {
+	    m->lease_ms, first_ms(m), on_lost, f, why, sizeof(why))) == NULL) {
 		/* Decided at once (the caller looks at role). */
 		on_lost(f, ECONNREFUSED, why);
 		return 0;

@@ -31,6 +31,7 @@ struct pending {
 	sf_redis_reply_fn *fn;
 	void *arg;
 	long long due;              /* clock.h microseconds */
+	long ms;                    /* the time it was given */
 };
 
 struct sf_redis {
@@ -257,7 +258,7 @@ overdue(void *arg)
 	char why[64];
 
 	snprintf(why, sizeof(why), "no answer within %.1f s",
-	    (double)r->timeout_ms / 1000);
+	    (double)r->ring[r->head].ms / 1000);
 	fail(r, ETIMEDOUT, why);
 	drop(r);
 }
@@ -377,7 +378,8 @@ sf_redis_command(sf_redis *r, long extra_ms, sf_redis_reply_fn *fn,
 	p = &r->ring[(r->head + r->count) % SF_REDIS_QUEUE];
 	p->fn = fn;
 	p->arg = arg;
-	p->due = sf_clock_us() + (r->timeout_ms + extra_ms) * 1000LL;
+	p->ms = r->timeout_ms + extra_ms;
+	p->due = sf_clock_us() + p->ms * 1000LL;
 	if (r->count++ == 0)
 		arm(r);
 	return 0;
@@ -406,8 +408,8 @@ on_setup(void *arg, redisReply *reply)
 
 sf_redis *
 sf_redis_connect(sf_loop *loop, const struct sf_redis_url *u,
-    const char *password, long timeout_ms, sf_redis_lost_fn *lost, void *arg,
-    char *cause, size_t causelen)
+    const char *password, long timeout_ms, long first_ms,
+    sf_redis_lost_fn *lost, void *arg, char *cause, size_t causelen)
 {
 	sf_redis *r;
 	const char *av[3];
@@ -459,14 +461,16 @@ sf_redis_connect(sf_loop *loop, const struct sf_redis_url *u,
 		av[n] = password;
 		lens[n] = strlen(password);
 		n++;
-		if (sf_redis_command(r, 0, on_setup, r, n, av, lens) == -1)
+		if (sf_redis_command(r, first_ms - timeout_ms, on_setup, r, n,
+		    av, lens) == -1)
 			goto fail;
 	}
 	if (u->db != 0) {
 		snprintf(db, sizeof(db), "%ld", u->db);
 		av[0] = "SELECT"; lens[0] = 6;
 		av[1] = db; lens[1] = strlen(db);
-		if (sf_redis_command(r, 0, on_setup, r, 2, av, lens) == -1)
+		if (sf_redis_command(r, first_ms - timeout_ms, on_setup, r, 2,
+		    av, lens) == -1)
 			goto fail;
 	}
 	return r;

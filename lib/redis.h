@@ -67,15 +67,17 @@ typedef void sf_redis_lost_fn(void *arg, int err, const char *why);
  * password is set; with u->user, the ACL form) and SELECT (when u->db is
  * not 0), which go before any command the caller sends.  Every answer is
  * due timeout_ms after its command was sent (plus the command's own
- * extra_ms); the connection itself with the first answer, so the
- * caller sends a command at once.  Returns a connection, or NULL
- * with errno and cause (out of memory, a name that does not resolve).
- * Its socket is made close-on-exec at once (hiredis 0.14 does not ask for
- * it; the runner is single-threaded and forks nothing in between).
+ * extra_ms); AUTH's and SELECT's, first_ms.  The connection itself is due
+ * with the first answer, so the caller sends a command at once, with an
+ * extra_ms that makes it due first_ms after too.  Returns a connection,
+ * or NULL with errno and cause (out of memory, a name that does not
+ * resolve).  Its socket is made close-on-exec at once (hiredis 0.14 does
+ * not ask for it; the runner is single-threaded and forks nothing in
+ * between).
  */
 sf_redis *sf_redis_connect(sf_loop *loop, const struct sf_redis_url *u,
-    const char *password, long timeout_ms, sf_redis_lost_fn *lost, void *arg,
-    char *cause, size_t causelen);
+    const char *password, long timeout_ms, long first_ms,
+    sf_redis_lost_fn *lost, void *arg, char *cause, size_t causelen);
 
 /*
  * sf_redis_command — send argv (binary-safe, argc words); fn(arg, reply)

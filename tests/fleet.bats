@@ -447,7 +447,7 @@ elapsed_ms() { echo $(($(now_ms) - $1)); }
 			assert_err_line "$T/run.err" "sfexec: lost Redis at unix://$T/fake.$mode: an answer larger than any sfexec asks for" ;;
 		hugestring | silent)
 			# hiredis waits for the whole string, which never comes
-			assert_match "^sfexec: lost Redis at unix://$T/fake.$mode: no answer within 1.0 s$" "$stderr" ;;
+			assert_match "^sfexec: lost Redis at unix://$T/fake.$mode: no answer within 1.3 s$" "$stderr" ;;
 		wrongtype)
 			assert_err_line "$T/run.err" "sfexec: malformed entry in sfexec:{$(keyhash hostile)}:1:out on Redis at unix://$T/fake.$mode" ;;
 		*)
@@ -475,4 +475,21 @@ elapsed_ms() { echo $(($(now_ms) - $1)); }
 	assert_rc B 125
 	assert_err_line "$T/B.err" "sfexec: flight owner on hostA lost (its lease on Redis ran out, was given up or was taken)"
 	assert_prefix_of "$T/A.out" "$T/B.out"
+}
+
+@test "a Redis that never answers at start: 125 after 2 s, not after the lease, with or without AUTH" {
+	"$TOOLS/fake-redis" "$T/mute" mute &
+	echo $! >>"$T/.pids"
+	wait_for 10 test -S "$T/mute"
+	local t0 pw
+	for pw in "" secret; do
+		t0=$(now_ms)
+		SFEXEC_REDIS_PASSWORD=$pw sfrun --redis "unix://$T/mute" -k mute -- "$FC" touch "$T/ran"
+		assert_status 125
+		assert_err_line "$T/run.err" "sfexec: Redis at unix://$T/mute: no answer within 2.0 s"
+		(($(elapsed_ms "$t0") < 5000)) || fail "gave up after $(elapsed_ms "$t0") ms (lease 10 s)"
+	done
+	[[ ! -e $T/ran ]] || fail "the command ran"
+	SFEXEC_REDIS_PASSWORD= usage_error "sfexec: --redis redis://bob@localhost: user bob needs a password in SFEXEC_REDIS_PASSWORD" \
+		--redis redis://bob@localhost -k k -- "$FC" touch "$T/ran"
 }
