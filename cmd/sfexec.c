@@ -539,6 +539,8 @@ fleet_conf(const struct sf_cli *cli, struct sf_fleet_conf *c)
 	c->max_bytes = cli->redis_max_bytes >= 0 ? cli->redis_max_bytes :
 	    SF_FLEET_MAX_BYTES;
 	c->optional = cli->redis_optional != 0;
+	/* --refresh reads no stored result, here or in Redis. */
+	c->ttl_ms = cli->ttl_ms > 0 && !cli->refresh ? cli->ttl_ms : 0;
 	if (sf_fleet_check(c, cause, sizeof(cause)) == -1) {
 		msg("%s", cause);
 		return -1;

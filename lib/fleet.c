@@ -44,12 +44,24 @@
 #define NOW_MS "local t = redis.call('TIME') " \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
 
-/* KEYS lease, fence; ARGV ":TOKEN:PID:HOST", lease ms, member, "P{NAME}:".
- * {1, v} we lead; {0, v} we follow v (and are present); {2, v} a flight is
- * stopping; {3, v} the lease is not ours to read. */
+/* KEYS lease, fence, cache; ARGV ":TOKEN:PID:HOST", lease ms, member,
+ * TTL ms (0: none); the flight's keys begin as the lease's, "P{NAME}:".
+ * (Ten words in all: Redis refuses more from a client that has not
+ * authenticated, and then NOAUTH is the clearer answer.)  {1, v} we lead; {0, v} we follow v (and
+ * are present); {2, v} a flight is stopping; {3, v} the lease is not ours
+ * to read; {4, v} no flight, but v's result, stored less than the TTL ago,
+ * is there to replay. */
 static const char elect_lua[] =
     "local v = redis.call('GET', KEYS[1]) "
     "if not v then "
+    "  local c = tonumber(ARGV[4]) > 0 and redis.call('GET', KEYS[3]) "
+    "  if c then "
+    "    local e, cv = string.match(c, '^(%d+) (.+)$') "
+    "    " NOW_MS
+    "    if e and now - tonumber(e) < tonumber(ARGV[4]) then "
+    "      return {4, cv} "
+    "    end "
+    "  end "
     "  local f = redis.call('INCR', KEYS[2]) "
     "  v = f .. ARGV[1] "
     "  redis.call('SET', KEYS[1], v, 'PX', ARGV[2]) "
@@ -59,7 +71,7 @@ static const char elect_lua[] =
     "local f = string.match(v, '^(%d+):') "
     "if not f then return {3, v} end "
     NOW_MS
-    "local p = ARGV[4] .. f .. ':presence' "
+    "local p = string.sub(KEYS[1], 1, -6) .. f .. ':presence' "
     "redis.call('ZADD', p, now + tonumber(ARGV[2]), ARGV[3]) "
     "redis.call('PEXPIRE', p, 2 * tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
     "return {0, v}";
@@ -89,20 +101,43 @@ static const char renew_lua[] =
     "end "
     "return n";
 
-/* KEYS lease, out, presence; ARGV v, lease ms, "end" or "", then the
- * entry's fields and values: 0 not ours, 1 added.  "end": the flight is
- * over; the stream is kept SF_FLEET_KEEP_MS for late readers. */
+/* KEYS lease, out, presence, cache; ARGV v, lease ms, "end" or "", then
+ * the entry's fields and values: 0 not ours, 1 added.  "end": the flight
+ * is over and the second argument is how long to keep its result (0: not
+ * a result to keep); the stream is kept at least SF_FLEET_KEEP_MS for late
+ * readers, and as long as the result when there is one, which the cache
+ * key then names: "ENDED_MS V" (V without a stopping mark). */
 static const char append_lua[] =
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
     "local e = {} "
     "for i = 4, #ARGV do e[#e + 1] = ARGV[i] end "
     "redis.call('XADD', KEYS[2], '*', unpack(e)) "
     "if ARGV[3] == 'end' then "
-    "  redis.call('PEXPIRE', KEYS[2], " KEEP_MS_TEXT ") "
+    "  local keep = tonumber(ARGV[2]) "
+    "  redis.call('PEXPIRE', KEYS[2], math.max(keep, " KEEP_MS_TEXT ")) "
+    "  if keep > 0 then "
+    "    local v = string.gsub(ARGV[1], '^!', '') "
+    "    " NOW_MS
+    "    redis.call('SET', KEYS[4], now .. ' ' .. v, 'PX', keep) "
+    "  end "
     "  redis.call('DEL', KEYS[1], KEYS[3]) "
     "else "
     "  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
     "end "
+    "return 1";
+
+/* KEYS out, cache; ARGV v (without a stopping mark), keep ms, fence: the
+ * result of flight v, over, is one to keep after all (a late --ttl):
+ * unless its stream is gone or a later flight's result is stored. */
+static const char keep_lua[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
+    "local c = redis.call('GET', KEYS[2]) "
+    "local f = c and string.match(c, '^%d+ (%d+):') "
+    "if f and tonumber(f) > tonumber(ARGV[3]) then return 0 end "
+    NOW_MS
+    "redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[2]), "
+    "    redis.call('PTTL', KEYS[1]))) "
+    "redis.call('SET', KEYS[2], now .. ' ' .. ARGV[1], 'PX', ARGV[2]) "
     "return 1";
 
 /* KEYS lease, presence; ARGV v: let the lease go if it is still ours. */
@@ -121,7 +156,7 @@ struct sf_fleet_impl {
 	struct sf_redis_url url;
 	char base[KEY_MAX - 20];    /* PREFIX{NAME}: */
 	char k_lease[KEY_MAX], k_fence[KEY_MAX], k_out[KEY_MAX],
-	     k_presence[KEY_MAX];
+	     k_presence[KEY_MAX], k_cache[KEY_MAX];
 	char value[VALUE_MAX + 2];  /* the lease's value we hold or follow */
 	char suffix[VALUE_MAX];     /* ":TOKEN:PID:HOST" */
 	char member[340];           /* HOST:PID:TOKEN, our presence */
@@ -138,10 +173,14 @@ struct sf_fleet_impl {
 	int inflight;
 	bool big, finishing;
 	struct sf_msg fin;
+	uint64_t keep_ms;           /* the result's, 0: none to keep */
+	bool finished;              /* the end is in Redis */
+	int keeping;                /* sf_fleet_keep's, unanswered */
 	/* follower: reading */
 	char last_id[64];
 	uint64_t got[2];
 	bool reading, touching, draining, left;
+	bool replaying;             /* a stored result, not a live flight */
 	long long touched;          /* when the last touch went */
 	uint8_t buf[SF_FLEET_CHUNK];
 };
@@ -384,11 +423,49 @@ static void
 on_finished(void *arg, redisReply *r)
 {
 	struct sf_fleet *f = arg;
+	struct sf_fleet_impl *m = f->impl;
 
-	/* Whatever it says, there is nothing more to tell Redis (a lease
-	 * lost at this point costs no one anything: the command is over). */
+	/* Whatever it says, the flight is over in Redis (a lease lost at
+	 * this point costs no one anything: the command is over).  The
+	 * connection stays for a late --ttl (sf_fleet_keep). */
 	(void)r;
-	let_go(f);
+	sf_loop_timer_clear(f->loop, &m->tick);
+	sf_loop_timer_clear(f->loop, &m->lease_due);
+	m->finished = true;
+	f->settled = m->keeping == 0;
+}
+
+static void
+on_kept(void *arg, redisReply *r)
+{
+	struct sf_fleet *f = arg;
+	struct sf_fleet_impl *m = f->impl;
+
+	(void)r;
+	if (--m->keeping == 0 && m->finished)
+		f->settled = true;
+}
+
+void
+sf_fleet_keep(struct sf_fleet *f, uint64_t keep_ms)
+{
+	struct sf_fleet_impl *m = f->impl;
+	const char *keys[2] = { m->k_out, m->k_cache };
+	char ms[24], fence[24];
+	const char *args[3] = { m->value + (m->value[0] == '!'), ms, fence };
+
+	if (f->role != SF_FLEET_LEADER || m->rc == NULL || m->detached ||
+	    keep_ms <= m->keep_ms)
+		return;
+	m->keep_ms = keep_ms;
+	if (!m->finish_sent)
+		return;     /* goes with the end */
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)keep_ms);
+	snprintf(fence, sizeof(fence), "%" PRIu64, f->fence);
+	if (eval(f, 0, on_kept, keep_lua, 2, keys, 3, args, NULL) == 0) {
+		m->keeping++;
+		f->settled = false;
+	}
 }
 
 static int
@@ -396,13 +473,16 @@ append(struct sf_fleet *f, const char *mode, int nfields, const char **fields,
     const size_t *lens)
 {
 	struct sf_fleet_impl *m = f->impl;
-	const char *keys[3] = { m->k_lease, m->k_out, m->k_presence };
+	const char *keys[4] = { m->k_lease, m->k_out, m->k_presence, m->k_cache };
 	const char *args[8];
 	size_t arglens[8];
 	char ms[24];
 	int i;
 
-	snprintf(ms, sizeof(ms), "%ld", m->lease_ms);
+	if (strcmp(mode, "end") == 0)
+		snprintf(ms, sizeof(ms), "%llu", (unsigned long long)m->keep_ms);
+	else
+		snprintf(ms, sizeof(ms), "%ld", m->lease_ms);
 	args[0] = m->value; arglens[0] = strlen(m->value);
 	args[1] = ms; arglens[1] = strlen(ms);
 	args[2] = mode; arglens[2] = strlen(mode);
@@ -411,7 +491,7 @@ append(struct sf_fleet *f, const char *mode, int nfields, const char **fields,
 		arglens[3 + i] = lens[i];
 	}
 	return eval(f, 0, strcmp(mode, "end") == 0 ? on_finished : on_appended,
-	    append_lua, 3, keys, 3 + nfields, args, arglens);
+	    append_lua, 4, keys, 3 + nfields, args, arglens);
 }
 
 /* The end of the flight as its last entry (fleet.h). */
@@ -523,7 +603,7 @@ sf_fleet_grew(struct sf_fleet *f)
 }
 
 void
-sf_fleet_finish(struct sf_fleet *f, const struct sf_msg *exit)
+sf_fleet_finish(struct sf_fleet *f, const struct sf_msg *exit, uint64_t keep_ms)
 {
 	struct sf_fleet_impl *m = f->impl;
 
@@ -535,6 +615,8 @@ sf_fleet_finish(struct sf_fleet *f, const struct sf_msg *exit)
 	}
 	m->finishing = true;
 	m->fin = *exit;
+	if (keep_ms > m->keep_ms)
+		m->keep_ms = keep_ms;
 	publish(f);
 }
 
@@ -726,8 +808,12 @@ on_read(void *arg, redisReply *r)
 		goto malformed;
 	if (m->draining && !any) {
 		/* The lease went and the stream has no end: the leader is. */
-		follower_fail(f, "flight owner on %s lost (its lease on Redis "
-		    "ran out, was given up or was taken)%s", f->host, "");
+		if (m->replaying)
+			follower_fail(f, "the result stored in %s on Redis at %s "
+			    "expired while it was read", m->k_out, f->conf->url);
+		else
+			follower_fail(f, "flight owner on %s lost (its lease on "
+			    "Redis ran out, was given up or was taken)%s", f->host, "");
 		return;
 	}
 	read_more(f, !m->draining);
@@ -862,7 +948,7 @@ on_elected(void *arg, redisReply *r)
 		    sf_clock_us() + ELECT_RETRY_MS * 1000LL, elect, f);
 		return;
 	}
-	if ((code->integer != 0 && code->integer != 1) ||
+	if (code->integer < 0 || code->integer > 4 || code->integer == 3 ||
 	    parse_lease(f, v->str, v->len) == -1) {
 		elect_failed(f, "malformed lease in ", m->k_lease);
 		return;
@@ -877,6 +963,12 @@ on_elected(void *arg, redisReply *r)
 		return;
 	}
 	f->role = SF_FLEET_FOLLOWER;
+	if (code->integer == 4) {
+		/* A finished flight's stream: read it to its end at once. */
+		m->replaying = m->draining = true;
+		read_more(f, false);
+		return;
+	}
 	m->touched = sf_clock_us();
 	read_more(f, true);
 }
@@ -886,14 +978,16 @@ elect(void *arg)
 {
 	struct sf_fleet *f = arg;
 	struct sf_fleet_impl *m = f->impl;
-	const char *keys[2] = { m->k_lease, m->k_fence };
-	char ms[24];
-	const char *args[4] = { m->suffix, ms, m->member, m->base };
+	const char *keys[3] = { m->k_lease, m->k_fence, m->k_cache };
+	char ms[24], ttl[24];
+	const char *args[4] = { m->suffix, ms, m->member, ttl };
 
 	snprintf(ms, sizeof(ms), "%ld", m->lease_ms);
+	snprintf(ttl, sizeof(ttl), "%lld", f->conf->ttl_ms > 0 ?
+	    f->conf->ttl_ms : 0);
 	m->renew_sent = sf_clock_us();
 	if (m->rc != NULL && eval(f, first_ms(m) - m->lease_ms, on_elected,
-	    elect_lua, 2, keys, 4, args, NULL) == -1)
+	    elect_lua, 3, keys, 4, args, NULL) == -1)
 		elect_failed(f, "cannot send", "");
 }
 
@@ -944,6 +1038,7 @@ sf_fleet_start(struct sf_fleet *f)
 	snprintf(m->base, sizeof(m->base), "%s{%s}:", f->conf->prefix, f->name);
 	snprintf(m->k_lease, sizeof(m->k_lease), "%slease", m->base);
 	snprintf(m->k_fence, sizeof(m->k_fence), "%sfence", m->base);
+	snprintf(m->k_cache, sizeof(m->k_cache), "%scache", m->base);
 	snprintf(m->suffix, sizeof(m->suffix), ":%s:%ld:%s", token,
 	    (long)getpid(), host);
 	/* Two hosts may share a name and a pid (containers): the token

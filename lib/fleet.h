@@ -37,6 +37,14 @@
  *                           output went past --redis-max-bytes
  *   PREFIX{NAME}:F:presence followers' runners ("HOST:PID:TOKEN"), scored with
  *                           when their presence expires (Redis's clock)
+ *   PREFIX{NAME}:cache      "ENDED_MS FENCE:TOKEN:PID:HOST": the last result
+ *                           stored with --ttl, flight FENCE's stream, both
+ *                           kept until the result's "keep until"
+ *
+ * A runner elected with --ttl that finds no flight but a result stored
+ * less than its TTL ago (Redis's clock) follows that finished stream: one
+ * run per TTL fleet-wide, and a stale-while-revalidate refresh on one host
+ * replays what another host's refresh stored.
  *
  * Every write of the leader is a Lua script that first checks that the
  * lease still holds its own value, so a leader that was frozen or cut off
@@ -68,6 +76,8 @@ struct sf_fleet_conf {
 	long lease_ms;
 	long long max_bytes;
 	bool optional;              /* --redis-optional */
+	long long ttl_ms;           /* --ttl: a result stored in Redis less
+	                               than this ago is replayed; 0: never */
 };
 
 enum sf_fleet_role {
@@ -123,8 +133,17 @@ void sf_fleet_grew(struct sf_fleet *f);
 
 /* sf_fleet_finish — leader: the flight ended as exit says (the output is
  * all in): publish what is left and the end, then release the lease;
- * settled once Redis confirmed it (or cannot be reached). */
-void sf_fleet_finish(struct sf_fleet *f, const struct sf_msg *exit);
+ * settled once Redis confirmed it (or cannot be reached).  keep_ms > 0:
+ * the result is one to store (--ttl), for that long: Redis keeps the
+ * stream as long, and a runner of the key elected within its TTL replays
+ * it (PREFIX{NAME}:cache). */
+void sf_fleet_finish(struct sf_fleet *f, const struct sf_msg *exit,
+    uint64_t keep_ms);
+
+/* sf_fleet_keep — leader: an invocation that came late (its --ttl heard
+ * after the end) asks for the result to be kept keep_ms: with the end if
+ * it has not gone yet, else on its own; settled again once Redis answered. */
+void sf_fleet_keep(struct sf_fleet *f, uint64_t keep_ms);
 
 /*
  * sf_fleet_abandon — leader: nobody on this host is attached; unless a

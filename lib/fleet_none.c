@@ -27,7 +27,8 @@ sf_fleet_start(struct sf_fleet *f)
 }
 
 void sf_fleet_grew(struct sf_fleet *f) { (void)f; }
-void sf_fleet_finish(struct sf_fleet *f, const struct sf_msg *exit) { (void)f; (void)exit; }
+void sf_fleet_finish(struct sf_fleet *f, const struct sf_msg *exit, uint64_t keep_ms) { (void)f; (void)exit; (void)keep_ms; }
+void sf_fleet_keep(struct sf_fleet *f, uint64_t keep_ms) { (void)f; (void)keep_ms; }
 void sf_fleet_abandon(struct sf_fleet *f) { (void)f; }
 void sf_fleet_release(struct sf_fleet *f) { f->settled = true; }
 void sf_fleet_free(struct sf_fleet *f) { (void)f; }

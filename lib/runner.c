@@ -376,6 +376,10 @@ on_cache(void *arg, uint64_t keep_ms, uint8_t flags, int dirfd)
 		    (one.failures && !d->failures))
 			store(r, &one);
 		close(dirfd);
+		/* The fleet's copy too (it went with the end without this). */
+		if (r->fleet.conf != NULL && r->exit.u.exit.how == SF_END_EXITED &&
+		    !r->forgotten && (r->exit.u.exit.code == 0 || one.failures))
+			sf_fleet_keep(&r->fleet, keep_ms);
 		return;
 	}
 	if (d == NULL && r->ncache < CACHE_DIRS) {
@@ -475,6 +479,24 @@ on_control(void *arg, const struct sf_msg *req, struct sf_msg *answer)
 	}
 }
 
+/* How long the fleet keeps the result in Redis (fleet.h): as long as the
+ * longest of the cache directories that store it here; 0: none does. */
+static uint64_t
+keep_ms(const struct runner *r)
+{
+	const struct sf_msg *m = &r->exit;
+	uint64_t keep = 0;
+	int i;
+
+	if (m->u.exit.how != SF_END_EXITED || r->forgotten)
+		return 0;
+	for (i = 0; i < r->ncache; i++)
+		if ((m->u.exit.code == 0 || r->cache[i].failures) &&
+		    r->cache[i].keep_ms > keep)
+			keep = r->cache[i].keep_ms;
+	return keep;
+}
+
 /* The flight is over: EXIT to everyone, the key let go (see the top). */
 static void
 end_flight(struct runner *r)
@@ -493,7 +515,7 @@ end_flight(struct runner *r)
 	sf_hub_stop(r->hub, false);     /* the queued get EXIT too */
 	release_key(r);
 	if (r->fleet.conf != NULL && r->fleet.role == SF_FLEET_LEADER)
-		sf_fleet_finish(&r->fleet, &r->exit);
+		sf_fleet_finish(&r->fleet, &r->exit, keep_ms(r));
 }
 
 static void

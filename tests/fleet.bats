@@ -33,6 +33,12 @@ unleased() { [[ -z $(lease_of "$1") ]]; }
 # elapsed_ms SINCE_MS
 elapsed_ms() { echo $(($(now_ms) - $1)); }
 
+# fresh_on HOST: HOST's own cache holds swr's refreshed result (v2): a
+# replay there, with Redis out of the way (--ttl, no --redis).
+fresh_on() {
+	[[ $(SFEXEC_DIR=$T/$1/rt "$SFEXEC" --ttl 60 -k swr -- false 2>/dev/null) == v2 ]]
+}
+
 @test "one execution across three hosts, everyone gets the output and status" {
 	host_up hostA
 	host_up hostB
@@ -492,4 +498,96 @@ elapsed_ms() { echo $(($(now_ms) - $1)); }
 	[[ ! -e $T/ran ]] || fail "the command ran"
 	SFEXEC_REDIS_PASSWORD= usage_error "sfexec: --redis redis://bob@localhost: user bob needs a password in SFEXEC_REDIS_PASSWORD" \
 		--redis redis://bob@localhost -k k -- "$FC" touch "$T/ran"
+}
+
+@test "--ttl across hosts: one host's stored result is replayed on another without a run, and kept there too" {
+	host_up hostA
+	host_up hostB
+	host_up hostC
+	on hostA A --redis "$RURL" --ttl 60 -k report -- "$FC" count "$T/count" out 'result\n' err 'note\n'
+	reap A
+	assert_rc A 0
+	on hostB B --redis "$RURL" --ttl 60 -k report -- "$FC" count "$T/count" out 'other\n'
+	reap B
+	assert_rc B 0
+	assert_file_is "$T/B.out" $'result\n'
+	assert_file_is "$T/B.err" $'note\n'
+	assert_count "$T/count" 1
+	# hostB stored it too: a hit there needs no Redis
+	redis_down
+	on hostB B2 --redis "$RURL" --ttl 60 -k report -- "$FC" count "$T/count" out 'other\n'
+	reap B2
+	assert_rc B2 0
+	assert_file_is "$T/B2.out" $'result\n'
+	assert_count "$T/count" 1
+	redis_up
+	# a result in Redis older than the TTL is not replayed: a new run
+	on hostA A2 --redis "$RURL" --ttl 60 -k again -- "$FC" count "$T/count2" out 'one\n'
+	reap A2
+	local c
+	c=$(rcli get "sfexec:{$(keyhash again)}:cache")
+	rcli set "sfexec:{$(keyhash again)}:cache" "1000 ${c#* }" >/dev/null
+	on hostC C --redis "$RURL" --ttl 60 -k again -- "$FC" count "$T/count2" out 'two\n'
+	reap C
+	assert_file_is "$T/C.out" $'two\n'
+	assert_count "$T/count2" 2
+	# --refresh reads no stored result, in Redis either
+	on hostC D --redis "$RURL" --ttl 60 --refresh -k report -- "$FC" count "$T/count" out 'fresh\n'
+	reap D
+	assert_file_is "$T/D.out" $'fresh\n'
+	assert_count "$T/count" 2
+}
+
+@test "--ttl across hosts: a failure is not stored in Redis unless --cache-failures" {
+	host_up hostA
+	host_up hostB
+	on hostA A --redis "$RURL" --ttl 60 -k failing -- "$FC" count "$T/count" exit 3
+	reap A
+	assert_rc A 3
+	on hostB B --redis "$RURL" --ttl 60 -k failing -- "$FC" count "$T/count" exit 3
+	reap B
+	assert_rc B 3
+	assert_count "$T/count" 2
+	on hostA C --redis "$RURL" --ttl 60 --cache-failures -k failing2 -- "$FC" count "$T/count2" exit 4
+	reap C
+	on hostB D --redis "$RURL" --ttl 60 --cache-failures -k failing2 -- "$FC" count "$T/count2" exit 4
+	reap D
+	assert_rc D 4
+	assert_count "$T/count2" 1
+}
+
+@test "stale-while-revalidate across hosts: two hosts' refreshes of one stale result run the command once" {
+	host_up hostA
+	host_up hostB
+	host_up hostC
+	local opts=(--redis "$RURL" --ttl 60 --stale-while-revalidate 600 -k swr)
+	on hostA A "${opts[@]}" -- "$FC" count "$T/count" out 'v1\n'
+	reap A
+	on hostB B "${opts[@]}" -- "$FC" count "$T/count" out 'v1\n'
+	on hostC C "${opts[@]}" -- "$FC" count "$T/count" out 'v1\n'
+	reap B
+	reap C
+	assert_file_is "$T/B.out" $'v1\n'
+	assert_file_is "$T/C.out" $'v1\n'
+	assert_count "$T/count" 1
+	# every copy goes stale: each host's and Redis's
+	local h c
+	for h in hostA hostB hostC; do
+		"$TOOLS/cache-entry" "$T/$h/rt/$(keyhash swr).cache" age 120
+	done
+	c=$(rcli get "sfexec:{$(keyhash swr)}:cache")
+	rcli set "sfexec:{$(keyhash swr)}:cache" "1000 ${c#* }" px 600000 >/dev/null
+	# B and C replay v1 at once and refresh in the background: one run
+	on hostB B2 "${opts[@]}" -- "$FC" count "$T/count" gate "$T/go" out 'v2\n'
+	on hostC C2 "${opts[@]}" -- "$FC" count "$T/count" gate "$T/go" out 'v2\n'
+	reap B2
+	reap C2
+	assert_file_is "$T/B2.out" $'v1\n'
+	assert_file_is "$T/C2.out" $'v1\n'
+	wait_for 10 count_is "$T/count" 2
+	touch "$T/go"
+	# both hosts end up with v2, from the one run
+	wait_for 10 fresh_on hostB
+	wait_for 10 fresh_on hostC
+	assert_count "$T/count" 2
 }
