@@ -282,6 +282,9 @@ modes_of(int ch)
 		return run | cancel;
 	case OPT_JSON:
 		return list;
+	case OPT_REDIS: case OPT_REDIS_PREFIX:
+		/* --forget and --cancel reach the fleet (fleet.h) */
+		return run | forget | cancel;
 	}
 	return run;
 }

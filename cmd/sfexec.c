@@ -48,12 +48,16 @@ usage(FILE *fp)
 "              [--ttl seconds] [--stale-while-revalidate seconds]\n"
 "              [--stale-if-error seconds] [--cache-failures] [--refresh]\n"
 "              [--cache-dir dir] [--key-env name] [--key-file path]\n"
+"              [--redis url [--redis-prefix prefix] [--lease seconds]\n"
+"               [--redis-optional] [--redis-max-bytes size]]\n"
 "              [--] command [arg ...]\n"
 "       sfexec --list [--json] [-d dir] [--cache-dir dir]\n"
 "       sfexec --forget [-d dir] [--cache-dir dir] [--key-env name]\n"
-"              [--key-file path] (-k key | [--] command [arg ...])\n"
+"              [--key-file path] [--redis url [--redis-prefix prefix]]\n"
+"              (-k key | [--] command [arg ...])\n"
 "       sfexec --cancel [-d dir] [--grace seconds] [--key-env name]\n"
-"              [--key-file path] (-k key | [--] command [arg ...])\n"
+"              [--key-file path] [--redis url [--redis-prefix prefix]]\n"
+"              (-k key | [--] command [arg ...])\n"
 "\n"
 "Run COMMAND once for all concurrent invocations with the same key; each\n"
 "invocation gets the command's stdout, stderr and exit status.\n"
@@ -483,7 +487,7 @@ steer(const struct sf_opts *o, const struct sf_cli *cli)
 {
 	const char *verb = cli->mode == SF_MODE_FORGET ? "forget" : "cancel";
 	char cause[512];
-	int cachefd, r;
+	int cachefd, r, f;
 
 	if (cli->mode == SF_MODE_FORGET) {
 		if ((cachefd = open_cache(cli, o)) == -1)
@@ -494,6 +498,12 @@ steer(const struct sf_opts *o, const struct sf_cli *cli)
 	} else
 		r = sf_control_cancel(o->dirfd, o->dir, &o->key, cli->grace_ms,
 		    CONTROL_TIMEOUT_MS, cause, sizeof(cause));
+	/* With --redis, the fleet's part too: done if either was. */
+	if (r != -1 && o->fleet != NULL &&
+	    (f = sf_fleet_steer(o->fleet, o->key.name, cli->mode ==
+	    SF_MODE_FORGET ? SF_MSG_FORGET : SF_MSG_CANCEL, cli->grace_ms,
+	    cause, sizeof(cause))) != 0)
+		r = f;
 	if (r == -1) {
 		msg("cannot %s: %s", verb, cause);
 		return EXIT_FAILURE_;
@@ -574,11 +584,11 @@ main(int argc, char *argv[])
 	}
 	quiet = cli.quiet;
 	memset(&o, 0, sizeof(o));
-	if (cli.mode == SF_MODE_RUN && fleet_conf(&cli, &fleet) == -1) {
+	if (cli.mode != SF_MODE_LIST && fleet_conf(&cli, &fleet) == -1) {
 		sf_cli_free(&cli);
 		return EXIT_FAILURE_;
 	}
-	if (cli.mode == SF_MODE_RUN && fleet.url != NULL)
+	if (cli.mode != SF_MODE_LIST && fleet.url != NULL)
 		o.fleet = &fleet;
 	o.argv = cli.argv;
 	o.no_wait = cli.no_wait;

@@ -15,7 +15,8 @@
  * restarted) or whose writes Redis refuses (maxmemory, a key of the wrong
  * type) stops publishing and finishes the flight for its own host: its
  * invocations read the local spools.  Its followers notice that the lease
- * is no longer renewed.  A follower whose connection fails ends at once.
+ * is no longer renewed, or sooner, when the leader could still give it
+ * back.  A follower whose connection fails ends at once.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,13 +45,15 @@
 #define NOW_MS "local t = redis.call('TIME') " \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
 
-/* KEYS lease, fence, cache; ARGV ":TOKEN:PID:HOST", lease ms, member,
- * TTL ms (0: none); the flight's keys begin as the lease's, "P{NAME}:".
- * (Ten words in all: Redis refuses more from a client that has not
- * authenticated, and then NOAUTH is the clearer answer.)  {1, v} we lead; {0, v} we follow v (and
- * are present); {2, v} a flight is stopping; {3, v} the lease is not ours
- * to read; {4, v} no flight, but v's result, stored less than the TTL ago,
- * is there to replay. */
+/*
+ * KEYS lease, fence, cache; ARGV ":TOKEN:PID:HOST", lease ms, member, TTL
+ * ms (0: none); the flight's keys begin as the lease's does, "P{NAME}:".
+ * {1, v} we lead; {0, v} we follow v (and are present); {2, v} a flight is
+ * stopping; {3, v} the lease is not ours to read; {4, v} no flight, but
+ * v's result, stored less than the TTL ago, is there to replay.  Ten words
+ * in all: Redis refuses more from a client that has not authenticated,
+ * and NOAUTH is then the clearer answer.
+ */
 static const char elect_lua[] =
     "local v = redis.call('GET', KEYS[1]) "
     "if not v then "
@@ -84,11 +87,12 @@ static const char touch_lua[] =
     "redis.call('PEXPIRE', KEYS[2], 2 * tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
     "return 1";
 
-/* KEYS lease, out, presence; ARGV v, lease ms, "abandon" or "": -1 not
- * ours; else the followers present; with "abandon" and none, the lease is
- * marked stopping ("!" v) and 0 returned. */
+/* KEYS lease, out, presence, cancel; ARGV v, lease ms, "abandon" or "":
+ * {-1, -1} not ours; else {the followers present, the grace of a --cancel
+ * asked for since (sf_fleet_steer), or -1}; with "abandon" and no
+ * follower, the lease is marked stopping ("!" v). */
 static const char renew_lua[] =
-    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end "
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1, -1} end "
     "redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
     "if redis.call('EXISTS', KEYS[2]) == 1 then "
     "  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
@@ -99,7 +103,20 @@ static const char renew_lua[] =
     "if n == 0 and ARGV[3] == 'abandon' then "
     "  redis.call('SET', KEYS[1], '!' .. ARGV[1], 'KEEPTTL') "
     "end "
-    "return n";
+    "local g = tonumber(redis.call('GET', KEYS[4]) or '') "
+    "if g then redis.call('DEL', KEYS[4]) end "
+    "return {n, g or -1}";
+
+/* KEYS lease; ARGV grace ms, how long the request stands: ask the running
+ * flight's leader to cancel (it hears it with its next renewal).  1 asked,
+ * 0 no flight (or one stopping already). */
+static const char cancel_lua[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "local f = v and string.match(v, '^(%d+):') "
+    "if not f then return 0 end "
+    "redis.call('SET', string.sub(KEYS[1], 1, -6) .. f .. ':cancel', "
+    "    ARGV[1], 'PX', ARGV[2]) "
+    "return 1";
 
 /* KEYS lease, out, presence, cache; ARGV v, lease ms, "end" or "", then
  * the entry's fields and values: 0 not ours, 1 added.  "end": the flight
@@ -156,7 +173,7 @@ struct sf_fleet_impl {
 	struct sf_redis_url url;
 	char base[KEY_MAX - 20];    /* PREFIX{NAME}: */
 	char k_lease[KEY_MAX], k_fence[KEY_MAX], k_out[KEY_MAX],
-	     k_presence[KEY_MAX], k_cache[KEY_MAX];
+	     k_presence[KEY_MAX], k_cache[KEY_MAX], k_cancel[KEY_MAX];
 	char value[VALUE_MAX + 2];  /* the lease's value we hold or follow */
 	char suffix[VALUE_MAX];     /* ":TOKEN:PID:HOST" */
 	char member[340];           /* HOST:PID:TOKEN, our presence */
@@ -341,22 +358,31 @@ on_renewed(void *arg, redisReply *r)
 	struct sf_fleet *f = arg;
 	struct sf_fleet_impl *m = f->impl;
 
+	long long n, grace;
+
 	m->renewing = false;
-	if (!is_int(r)) {
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    !is_int(r->element[0]) || !is_int(r->element[1])) {
 		leader_alone(f, oddity(r));
 		return;
 	}
-	if (r->integer < 0) {
+	n = r->element[0]->integer;
+	grace = r->element[1]->integer;
+	if (n < 0) {
 		leader_lost(f, "another host holds it now");
 		return;
 	}
 	sf_loop_timer_set(f->loop, &m->lease_due,
 	    m->renew_sent + m->lease_ms * 1000LL, lease_ran_out, f);
-	f->followers = r->integer > UINT32_MAX ? UINT32_MAX :
-	    (uint32_t)r->integer;
+	f->followers = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	if (grace >= 0 && !f->cancel) {
+		f->cancel = true;
+		f->cancel_ms = grace > SF_FLEET_GRACE_MAX_MS ?
+		    SF_FLEET_GRACE_MAX_MS : (long)grace;
+	}
 	if (f->abandoning) {
 		f->abandoning = false;
-		if (r->integer == 0) {
+		if (n == 0) {
 			/* Marked stopping: we hold "!" v from now on. */
 			memmove(m->value + 1, m->value, strlen(m->value) + 1);
 			m->value[0] = '!';
@@ -375,7 +401,8 @@ static void
 renew(struct sf_fleet *f, bool abandon)
 {
 	struct sf_fleet_impl *m = f->impl;
-	const char *keys[3] = { m->k_lease, m->k_out, m->k_presence };
+	const char *keys[4] = { m->k_lease, m->k_out, m->k_presence,
+	    m->k_cancel };
 	char ms[24];
 	const char *args[3] = { m->value, ms, abandon ? "abandon" : "" };
 
@@ -383,7 +410,7 @@ renew(struct sf_fleet *f, bool abandon)
 		return;
 	snprintf(ms, sizeof(ms), "%ld", m->lease_ms);
 	m->renew_sent = sf_clock_us();
-	if (eval(f, 0, on_renewed, renew_lua, 3, keys, 3, args, NULL) == 0) {
+	if (eval(f, 0, on_renewed, renew_lua, 4, keys, 3, args, NULL) == 0) {
 		m->renewing = true;
 		if (abandon)
 			f->abandoning = true;
@@ -916,6 +943,8 @@ parse_lease(struct sf_fleet *f, const char *v, size_t len)
 	snprintf(m->k_out, sizeof(m->k_out), "%s%" PRIu64 ":out", m->base, fence);
 	snprintf(m->k_presence, sizeof(m->k_presence), "%s%" PRIu64 ":presence",
 	    m->base, fence);
+	snprintf(m->k_cancel, sizeof(m->k_cancel), "%s%" PRIu64 ":cancel",
+	    m->base, fence);
 	return 0;
 }
 
@@ -1010,6 +1039,99 @@ sf_fleet_check(const struct sf_fleet_conf *conf, char *cause, size_t causelen)
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- --forget and --cancel across the fleet ---------------------------------------- */
+
+struct steer {
+	sf_loop *loop;
+	int answer;                 /* -1 until answered or lost */
+	char *cause;
+	size_t causelen;
+	const char *url;
+};
+
+static void
+on_steered(void *arg, redisReply *r)
+{
+	struct steer *st = arg;
+
+	if (is_int(r))
+		st->answer = r->integer > 0;
+	else
+		snprintf(st->cause, st->causelen, "Redis at %s: %s", st->url,
+		    oddity(r));
+	sf_loop_stop(st->loop);
+}
+
+static void
+on_steer_lost(void *arg, int err, const char *why)
+{
+	struct steer *st = arg;
+
+	(void)err;
+	snprintf(st->cause, st->causelen, "Redis at %s: %s", st->url, why);
+	sf_loop_stop(st->loop);
+}
+
+int
+sf_fleet_steer(const struct sf_fleet_conf *conf, const char *name,
+    int what, long grace_ms, char *cause, size_t causelen)
+{
+	struct sf_redis_url u;
+	struct steer st = { .answer = -1, .cause = cause, .causelen = causelen,
+	    .url = conf->url };
+	sf_redis *rc;
+	char key[KEY_MAX], g[24], px[24];
+	const char *av[7];
+	size_t lens[7];
+	int n = 0, i, e;
+
+	cause[0] = '\0';
+	if (sf_redis_url_parse(conf->url, &u, cause, causelen) == -1)
+		return -1;
+	if ((st.loop = sf_loop_new()) == NULL) {
+		snprintf(cause, causelen, "%s", strerror(errno));
+		return -1;
+	}
+	if ((rc = sf_redis_connect(st.loop, &u, conf->password, CONNECT_MS,
+	    CONNECT_MS, on_steer_lost, &st, key, sizeof(key))) == NULL) {
+		snprintf(cause, causelen, "Redis at %s: %s", conf->url, key);
+		sf_loop_free(st.loop);
+		return -1;
+	}
+	av[n++] = "EVAL";
+	if (what == SF_MSG_CANCEL) {
+		/* The request stands a whole lease: the leader's next renewal
+		 * (a third of it) hears it. */
+		snprintf(key, sizeof(key), "%s{%s}:lease", conf->prefix, name);
+		snprintf(g, sizeof(g), "%ld", grace_ms);
+		snprintf(px, sizeof(px), "%ld", conf->lease_ms);
+		av[n++] = cancel_lua;
+		av[n++] = "1";
+		av[n++] = key;
+		av[n++] = g;
+		av[n++] = px;
+	} else {
+		/* The stored result goes; the running flight is this host's
+		 * business (sfexec(1), CAVEATS). */
+		snprintf(key, sizeof(key), "%s{%s}:cache", conf->prefix, name);
+		av[0] = "DEL";
+		av[n++] = key;
+	}
+	for (i = 0; i < n; i++)
+		lens[i] = strlen(av[i]);
+	if (sf_redis_command(rc, 0, on_steered, &st, n, av, lens) == 0)
+		sf_loop_run(st.loop, NULL, NULL);
+	else
+		snprintf(cause, causelen, "Redis at %s: cannot send", conf->url);
+	e = errno;
+	sf_redis_free(rc);
+	sf_loop_free(st.loop);
+	if (st.answer == -1 && cause[0] == '\0')
+		snprintf(cause, causelen, "Redis at %s: no answer", conf->url);
+	errno = e;
+	return st.answer;
 }
 
 int

@@ -37,6 +37,8 @@
  *                           output went past --redis-max-bytes
  *   PREFIX{NAME}:F:presence followers' runners ("HOST:PID:TOKEN"), scored with
  *                           when their presence expires (Redis's clock)
+ *   PREFIX{NAME}:F:cancel   a --cancel's grace (ms) for flight F's leader,
+ *                           which takes it with its next renewal
  *   PREFIX{NAME}:cache      "ENDED_MS FENCE:TOKEN:PID:HOST": the last result
  *                           stored with --ttl, flight FENCE's stream, both
  *                           kept until the result's "keep until"
@@ -67,6 +69,8 @@
 #define SF_FLEET_MAX_BYTES    (256LL << 20)
 /* How long a finished flight's stream stays readable in Redis. */
 #define SF_FLEET_KEEP_MS      60000
+/* The longest grace a --cancel from another host may ask for. */
+#define SF_FLEET_GRACE_MAX_MS (24L * 3600 * 1000)
 
 /* --redis and its companions, as the CLI took them. */
 struct sf_fleet_conf {
@@ -113,6 +117,8 @@ struct sf_fleet {
 	bool settled;               /* nothing left to say to Redis */
 	bool abandoning, abandoned; /* leader: see sf_fleet_abandon */
 	uint32_t followers;         /* leader: followers present, last seen */
+	bool cancel;                /* leader: --cancel asked from a host */
+	long cancel_ms;             /* with that grace */
 	char notice[256];           /* alone, failed, lost: why */
 
 	struct sf_fleet_impl *impl;
@@ -160,5 +166,18 @@ void sf_fleet_abandon(struct sf_fleet *f);
 void sf_fleet_release(struct sf_fleet *f);
 
 void sf_fleet_free(struct sf_fleet *f);
+
+/*
+ * sf_fleet_steer — for sfexec --forget and --cancel with --redis: on the
+ * Redis of conf, for the key whose file name is name, what SF_MSG_FORGET
+ * removes the result stored in Redis (--ttl); SF_MSG_CANCEL asks the
+ * running flight's leader, wherever it is, to cancel it with grace_ms
+ * (it hears it with its next renewal, within a third of its lease, and
+ * its followers end as its own invocations do).  Blocks for at most a few
+ * seconds (its own loop).  Returns 1 done, 0 nothing to do, -1 with a
+ * line in cause.
+ */
+int sf_fleet_steer(const struct sf_fleet_conf *conf, const char *name,
+    int what, long grace_ms, char *cause, size_t causelen);
 
 #endif

@@ -32,3 +32,13 @@ void sf_fleet_keep(struct sf_fleet *f, uint64_t keep_ms) { (void)f; (void)keep_m
 void sf_fleet_abandon(struct sf_fleet *f) { (void)f; }
 void sf_fleet_release(struct sf_fleet *f) { f->settled = true; }
 void sf_fleet_free(struct sf_fleet *f) { (void)f; }
+
+int
+sf_fleet_steer(const struct sf_fleet_conf *conf, const char *name, int what,
+    long grace_ms, char *cause, size_t causelen)
+{
+	(void)name;
+	(void)what;
+	(void)grace_ms;
+	return sf_fleet_check(conf, cause, causelen);
+}

@@ -448,6 +448,19 @@ status(struct runner *r, struct sf_msg *m)
 	m->u.status.argvlen = (uint16_t)r->argvlen;
 }
 
+/* CANCEL, from a control client or from another host (fleet.h). */
+static void
+cancel(struct runner *r, long grace_ms)
+{
+	/* The key stays held until the command is gone (release_key at the
+	 * end), so no second copy starts beside the dying one. */
+	r->cancelled = r->forgotten = true;
+	close_door(r);
+	sf_hub_stop(r->hub, false);
+	r->cmd.grace_ms = grace_ms;
+	sf_command_abandon(&r->cmd);
+}
+
 static void
 on_control(void *arg, const struct sf_msg *req, struct sf_msg *answer)
 {
@@ -468,13 +481,7 @@ on_control(void *arg, const struct sf_msg *req, struct sf_msg *answer)
 	} else if (req->type == SF_MSG_CANCEL && running && !r->cancelled &&
 	    r->cmd.pid > 0) {
 		/* (A follower has no command here to cancel.) */
-		/* The key stays held until the command is gone (release_key
-		 * at the end), so no second copy starts beside the dying one. */
-		r->cancelled = r->forgotten = true;
-		close_door(r);
-		sf_hub_stop(r->hub, false);
-		r->cmd.grace_ms = (long)req->u.cancel.grace_ms;
-		sf_command_abandon(&r->cmd);
+		cancel(r, (long)req->u.cancel.grace_ms);
 		answer->u.done.done = 1;
 	}
 }
@@ -574,6 +581,8 @@ step(void *arg)
 			/* Another host may run it by now (fleet.h). */
 			r->fleet_stopped = true;
 			sf_command_abandon(&r->cmd);
+		} else if (r->fleet.cancel && !r->cancelled && r->cmd.pid > 0) {
+			cancel(r, r->fleet.cancel_ms);
 		} else if (sf_hub_clients(r->hub) == 0 && !r->cancelled &&
 		    (!r->a->refresh || r->forgotten))
 			nobody_here(r);

@@ -591,3 +591,49 @@ fresh_on() {
 	wait_for 10 fresh_on hostC
 	assert_count "$T/count" 2
 }
+
+@test "--cancel --redis from any host stops the leader's command: every host's invocations end as it did" {
+	host_up hostA
+	host_up hostB
+	on hostA A --redis "$RURL" --lease 1.5 -k cancelme -- "$FC" out 'x\n' gate "$T/never"
+	wait_for 10 file_has "$T/A.out" x
+	on hostB B --redis "$RURL" --lease 1.5 -k cancelme -- "$FC" out 'y\n'
+	wait_for 10 file_has "$T/B.out" x
+	local t0
+	t0=$(now_ms)
+	SFEXEC_DIR=$T/hostB/rt sfrun --cancel --redis "$RURL" --grace 0.5 -k cancelme
+	assert_status 0
+	assert_empty "$T/run.err"
+	reap A 10
+	reap B 10
+	assert_rc A 143
+	assert_rc B 143
+	(($(elapsed_ms "$t0") <= 2000)) || fail "took $(elapsed_ms "$t0") ms (lease 1.5 s)"
+	assert_file_is "$T/B.out" $'x\n'
+	# nothing left to cancel, anywhere
+	SFEXEC_DIR=$T/hostB/rt sfrun --cancel --redis "$RURL" -k cancelme
+	assert_status 1
+}
+
+@test "--forget --redis removes the result stored in Redis: the next host runs afresh" {
+	host_up hostA
+	host_up hostB
+	on hostA A --redis "$RURL" --ttl 60 -k forgetme -- "$FC" count "$T/count" out 'one\n'
+	reap A
+	SFEXEC_DIR=$T/hostB/rt sfrun --forget --redis "$RURL" -k forgetme
+	assert_status 0
+	[[ -z $(rcli get "sfexec:{$(keyhash forgetme)}:cache") ]] || fail "the result is still in Redis"
+	on hostB B --redis "$RURL" --ttl 60 -k forgetme -- "$FC" count "$T/count" out 'two\n'
+	reap B
+	assert_file_is "$T/B.out" $'two\n'
+	assert_count "$T/count" 2
+	# hostA still has its own copy until it is forgotten there
+	SFEXEC_DIR=$T/hostA/rt sfrun --forget -k forgetme
+	assert_status 0
+	SFEXEC_DIR=$T/hostB/rt sfrun --forget --redis "$RURL" -k nothing-here
+	assert_status 1
+	# an unreachable Redis is a clear 125
+	SFEXEC_DIR=$T/hostB/rt sfrun --forget --redis "unix://$T/nowhere.sock" -k forgetme
+	assert_status 125
+	assert_match "^sfexec: cannot forget: Redis at unix://$T/nowhere.sock: " "$stderr"
+}

@@ -18,16 +18,18 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The fleet's options: what options.c lets through, and only for a run. */
+/* The fleet's options: what options.c lets through; --redis and
+ * --redis-prefix for a run, --forget and --cancel, the others for a run. */
 static int
 fleet_ok(const struct sf_cli *c)
 {
 	const unsigned char *p;
 
-	if (c->mode != SF_MODE_RUN)
-		return c->redis == NULL && c->redis_prefix == NULL &&
-		    c->lease_ms == -1 && !c->redis_optional &&
-		    c->redis_max_bytes == -1;
+	if (c->mode != SF_MODE_RUN && (c->lease_ms != -1 || c->redis_optional ||
+	    c->redis_max_bytes != -1))
+		return 0;
+	if (c->mode == SF_MODE_LIST && (c->redis != NULL || c->redis_prefix != NULL))
+		return 0;
 	if (c->redis != NULL) {
 		if (c->redis[0] == '\0')
 			return 0;
