@@ -125,13 +125,13 @@ next_arg(const struct sf_control_row *r, size_t *off, const uint8_t **s,
 /* ---- table ---------------------------------------------------------------- */
 
 enum {
-	COL_KEY, COL_STATE, COL_PID, COL_AGE, COL_INVOCATIONS, COL_STDOUT,
-	COL_STDERR, COL_STATUS, COL_COMMAND, NCOLS
+	COL_KEY, COL_STATE, COL_PID, COL_HOST, COL_AGE, COL_INVOCATIONS,
+	COL_STDOUT, COL_STDERR, COL_STATUS, COL_COMMAND, NCOLS
 };
 
 static const char *const headers[NCOLS] = {
-	"KEY", "STATE", "PID", "AGE", "INVOCATIONS", "STDOUT", "STDERR",
-	"STATUS", "COMMAND",
+	"KEY", "STATE", "PID", "HOST", "AGE", "INVOCATIONS", "STDOUT",
+	"STDERR", "STATUS", "COMMAND",
 };
 
 /*
@@ -276,6 +276,12 @@ put_cell(struct out *o, const struct sf_control_row *r, int col,
 	case COL_PID:
 		put_num(o, r->runner_pid != 0, r->runner_pid);
 		return;
+	case COL_HOST:
+		if (r->host == NULL)
+			put_str(o, "-");
+		else
+			put_escaped(o, (const uint8_t *)r->host, strlen(r->host));
+		return;
 	case COL_AGE:
 		if (!age_seconds(r, now_ns, &secs))
 			put_str(o, "-");
@@ -311,8 +317,12 @@ list_table(FILE *fp, const struct sf_control_row *rows, size_t n,
 {
 	struct out o = { fp, 0, 0 }, m = { NULL, 0, 0 };
 	size_t width[NCOLS], i, start;
+	bool hosts = false;
 	int c;
 
+	/* HOST only when the fleet's rows are there (--list --redis). */
+	for (i = 0; i < n; i++)
+		hosts |= rows[i].host != NULL;
 	for (c = 0; c < NCOLS; c++)
 		width[c] = strlen(headers[c]);
 	for (i = 0; i < n; i++)
@@ -324,6 +334,8 @@ list_table(FILE *fp, const struct sf_control_row *rows, size_t n,
 		}
 
 	for (c = 0; c < COL_COMMAND; c++) {
+		if (c == COL_HOST && !hosts)
+			continue;
 		put_str(&o, headers[c]);
 		put_spaces(&o, width[c] - strlen(headers[c]) + 2);
 	}
@@ -331,6 +343,8 @@ list_table(FILE *fp, const struct sf_control_row *rows, size_t n,
 	put_str(&o, "\n");
 	for (i = 0; i < n && o.err == 0; i++) {
 		for (c = 0; c < COL_COMMAND; c++) {
+			if (c == COL_HOST && !hosts)
+				continue;
 			start = o.len;
 			put_cell(&o, &rows[i], c, now_ns);
 			put_spaces(&o, width[c] - (o.len - start) + 2);
@@ -514,6 +528,11 @@ put_json_row(struct out *o, const struct sf_control_row *r, int64_t now_ns)
 	put_json_bool(o, ",\"argv_cut\":", r->argv_cut);
 	put_json_time(o, ",\"keep_until\":",
 	    r->state == SF_ROW_CACHED ? r->keep_until_ns : 0);
+	put_str(o, ",\"host\":");
+	if (r->host == NULL)
+		put_str(o, "null");
+	else
+		put_json_bytes(o, (const uint8_t *)r->host, strlen(r->host));
 	put_str(o, "}\n");
 }
 

@@ -283,8 +283,8 @@ modes_of(int ch)
 	case OPT_JSON:
 		return list;
 	case OPT_REDIS: case OPT_REDIS_PREFIX:
-		/* --forget and --cancel reach the fleet (fleet.h) */
-		return run | forget | cancel;
+		/* --list, --forget and --cancel reach the fleet (fleet.h) */
+		return run | list | forget | cancel;
 	}
 	return run;
 }

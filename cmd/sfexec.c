@@ -52,6 +52,7 @@ usage(FILE *fp)
 "               [--redis-optional] [--redis-max-bytes size]]\n"
 "              [--] command [arg ...]\n"
 "       sfexec --list [--json] [-d dir] [--cache-dir dir]\n"
+"              [--redis url [--redis-prefix prefix]]\n"
 "       sfexec --forget [-d dir] [--cache-dir dir] [--key-env name]\n"
 "              [--key-file path] [--redis url [--redis-prefix prefix]]\n"
 "              (-k key | [--] command [arg ...])\n"
@@ -452,6 +453,29 @@ cached(struct sf_opts *o, const struct sf_cli *cli)
 	return stream(stale, STDOUT_FILENO, STDERR_FILENO, cli);
 }
 
+/*
+ * Redis knows a key by its file name only (fleet.h): a fleet row
+ * rows[local .. n) takes the key of this host's row of the same name, if
+ * there is one.
+ */
+static void
+name_fleet_rows(struct sf_control_row *rows, size_t local, size_t n)
+{
+	size_t i, j;
+
+	for (i = local; i < n; i++)
+		for (j = 0; j < local && rows[i].key == NULL; j++)
+			if (strcmp(rows[i].id, rows[j].id) == 0 &&
+			    (rows[j].key != NULL || rows[j].derived)) {
+				rows[i].derived = rows[j].derived;
+				if (rows[j].key != NULL &&
+				    (rows[i].key = malloc(rows[j].keylen)) != NULL) {
+					memcpy(rows[i].key, rows[j].key, rows[j].keylen);
+					rows[i].keylen = rows[j].keylen;
+				}
+			}
+}
+
 /* ---- --list, --forget, --cancel ------------------------------------------------ */
 
 static int
@@ -459,7 +483,7 @@ list(const struct sf_opts *o, const struct sf_cli *cli)
 {
 	struct sf_control_row *rows;
 	char cause[512];
-	size_t n;
+	size_t n, local;
 	int cachefd, r;
 
 	if ((cachefd = open_cache(cli, o)) == -1)
@@ -470,6 +494,17 @@ list(const struct sf_opts *o, const struct sf_cli *cli)
 	if (r == -1) {
 		msg("cannot list: %s", cause);
 		return EXIT_FAILURE_;
+	}
+	/* With --redis, the fleet's rows after this host's. */
+	if (o->fleet != NULL) {
+		local = n;
+		if (sf_fleet_list(o->fleet, sf_cache_now(), &rows, &n, cause,
+		    sizeof(cause)) == -1) {
+			msg("cannot list: %s", cause);
+			sf_control_free(rows, n);
+			return EXIT_FAILURE_;
+		}
+		name_fleet_rows(rows, local, n);
 	}
 	r = cli->json ? list_json(stdout, rows, n, sf_cache_now()) :
 	    list_table(stdout, rows, n, sf_cache_now());
@@ -584,11 +619,11 @@ main(int argc, char *argv[])
 	}
 	quiet = cli.quiet;
 	memset(&o, 0, sizeof(o));
-	if (cli.mode != SF_MODE_LIST && fleet_conf(&cli, &fleet) == -1) {
+	if (fleet_conf(&cli, &fleet) == -1) {
 		sf_cli_free(&cli);
 		return EXIT_FAILURE_;
 	}
-	if (cli.mode != SF_MODE_LIST && fleet.url != NULL)
+	if (fleet.url != NULL)
 		o.fleet = &fleet;
 	o.argv = cli.argv;
 	o.no_wait = cli.no_wait;

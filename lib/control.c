@@ -411,6 +411,7 @@ sf_control_free(struct sf_control_row *rows, size_t n)
 	for (i = 0; i < n; i++) {
 		free(rows[i].key);
 		free(rows[i].argv);
+		free(rows[i].host);
 	}
 	free(rows);
 }

@@ -49,6 +49,9 @@ struct sf_control_row {
 	uint64_t size[2];           /* stdout, stderr bytes so far */
 	int exit_status;            /* as a shell says it (128+N for signal
 	                               N); -1 while running, or unknown */
+	char *host;                 /* a row of the fleet's (fleet.h): the
+	                               leader's host name (malloc'd), whose pid
+	                               runner_pid is there; NULL: this host */
 };
 
 /*

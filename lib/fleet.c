@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "control.h"
 #include "fleet.h"
 #include "order.h"
 #include "redis.h"
@@ -118,7 +119,7 @@ static const char cancel_lua[] =
     "    ARGV[1], 'PX', ARGV[2]) "
     "return 1";
 
-/* KEYS lease, out, presence, cache; ARGV v, lease ms, "end" or "", then
+/* KEYS lease, out, presence, cache, meta; ARGV v, lease ms, "end" or "", then
  * the entry's fields and values: 0 not ours, 1 added.  "end": the flight
  * is over and the second argument is how long to keep its result (0: not
  * a result to keep); the stream is kept at least SF_FLEET_KEEP_MS for late
@@ -129,9 +130,13 @@ static const char append_lua[] =
     "local e = {} "
     "for i = 4, #ARGV do e[#e + 1] = ARGV[i] end "
     "redis.call('XADD', KEYS[2], '*', unpack(e)) "
+    "if ARGV[4] == 'o' or ARGV[4] == 'e' then "
+    "  redis.call('HINCRBY', KEYS[5], ARGV[4], #ARGV[5]) "
+    "end "
     "if ARGV[3] == 'end' then "
     "  local keep = tonumber(ARGV[2]) "
     "  redis.call('PEXPIRE', KEYS[2], math.max(keep, " KEEP_MS_TEXT ")) "
+    "  redis.call('PEXPIRE', KEYS[5], math.max(keep, " KEEP_MS_TEXT ")) "
     "  if keep > 0 then "
     "    local v = string.gsub(ARGV[1], '^!', '') "
     "    " NOW_MS
@@ -140,8 +145,45 @@ static const char append_lua[] =
     "  redis.call('DEL', KEYS[1], KEYS[3]) "
     "else "
     "  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
+    "  redis.call('PEXPIRE', KEYS[5], tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
     "end "
     "return 1";
+
+/*
+ * ARGV "P{NAME}:" (no key declared: the flight's keys are named by what
+ * the lease and the cache key say; all of them share the hash tag): what
+ * --list shows of the key, fifteen strings, "" for what is not there:
+ * the lease; the flight's meta (started, argv, cut, o, e) and followers;
+ * the cache key, its PTTL, the stored flight's meta, its end entry's line.
+ */
+static const char inspect_lua[] =
+    "local b = ARGV[1] "
+    "local r = {} "
+    "local function meta(f) "
+    "  local m = redis.call('HMGET', b .. f .. ':meta', 'started', 'argv', "
+    "      'cut', 'o', 'e') "
+    "  for i = 1, 5 do r[#r + 1] = m[i] or '' end "
+    "end "
+    "local function blank(n) for i = 1, n do r[#r + 1] = '' end end "
+    "local v = redis.call('GET', b .. 'lease') "
+    "r[1] = v or '' "
+    "local f = v and string.match(v, '^!?(%d+):') "
+    "if f then "
+    "  meta(f) "
+    "  r[#r + 1] = tostring(redis.call('ZCARD', b .. f .. ':presence')) "
+    "else blank(6) end "
+    "local c = redis.call('GET', b .. 'cache') "
+    "r[#r + 1] = c or '' "
+    "local cf = c and string.match(c, '^%d+ (%d+):') "
+    "if cf then "
+    "  r[#r + 1] = tostring(redis.call('PTTL', b .. 'cache')) "
+    "  meta(cf) "
+    "  local e = redis.call('XREVRANGE', b .. cf .. ':out', '+', '-', "
+    "      'COUNT', 1) "
+    "  if e[1] and e[1][2][1] == 'x' then r[#r + 1] = e[1][2][2] "
+    "  else r[#r + 1] = '' end "
+    "else blank(7) end "
+    "return r";
 
 /* KEYS out, cache; ARGV v (without a stopping mark), keep ms, fence: the
  * result of flight v, over, is one to keep after all (a late --ttl):
@@ -173,7 +215,8 @@ struct sf_fleet_impl {
 	struct sf_redis_url url;
 	char base[KEY_MAX - 20];    /* PREFIX{NAME}: */
 	char k_lease[KEY_MAX], k_fence[KEY_MAX], k_out[KEY_MAX],
-	     k_presence[KEY_MAX], k_cache[KEY_MAX], k_cancel[KEY_MAX];
+	     k_presence[KEY_MAX], k_cache[KEY_MAX], k_cancel[KEY_MAX],
+	     k_meta[KEY_MAX];
 	char value[VALUE_MAX + 2];  /* the lease's value we hold or follow */
 	char suffix[VALUE_MAX];     /* ":TOKEN:PID:HOST" */
 	char member[340];           /* HOST:PID:TOKEN, our presence */
@@ -500,7 +543,8 @@ append(struct sf_fleet *f, const char *mode, int nfields, const char **fields,
     const size_t *lens)
 {
 	struct sf_fleet_impl *m = f->impl;
-	const char *keys[4] = { m->k_lease, m->k_out, m->k_presence, m->k_cache };
+	const char *keys[5] = { m->k_lease, m->k_out, m->k_presence, m->k_cache,
+	    m->k_meta };
 	const char *args[8];
 	size_t arglens[8];
 	char ms[24];
@@ -518,7 +562,7 @@ append(struct sf_fleet *f, const char *mode, int nfields, const char **fields,
 		arglens[3 + i] = lens[i];
 	}
 	return eval(f, 0, strcmp(mode, "end") == 0 ? on_finished : on_appended,
-	    append_lua, 4, keys, 3 + nfields, args, arglens);
+	    append_lua, 5, keys, 3 + nfields, args, arglens);
 }
 
 /* The end of the flight as its last entry (fleet.h). */
@@ -910,6 +954,40 @@ read_more(struct sf_fleet *f, bool block)
 
 static void elect(void *arg);
 
+static void
+on_described(void *arg, redisReply *r)
+{
+	(void)arg;
+	(void)r;    /* --list does without it */
+}
+
+/* What --list shows of a flight (PREFIX{NAME}:F:meta): when it started,
+ * the command's arguments; publishing adds the sizes.  It lives as long
+ * as the stream. */
+static void
+describe(struct sf_fleet *f)
+{
+	struct sf_fleet_impl *m = f->impl;
+	char started[24], ms[24];
+	const char *av[9] = { "HSET", m->k_meta, "started", started, "argv",
+	    (const char *)f->argv, "cut", f->argv_cut ? "1" : "0" };
+	size_t lens[9];
+	int i;
+
+	snprintf(started, sizeof(started), "%lld", (long long)(f->started_ns /
+	    1000000));
+	for (i = 0; i < 8; i++)
+		lens[i] = strlen(av[i]);
+	lens[5] = f->argvlen;
+	(void)sf_redis_command(m->rc, 0, on_described, f, 8, av, lens);
+	snprintf(ms, sizeof(ms), "%ld", m->lease_ms + SF_FLEET_KEEP_MS);
+	av[0] = "PEXPIRE";
+	av[2] = ms;
+	for (i = 0; i < 3; i++)
+		lens[i] = strlen(av[i]);
+	(void)sf_redis_command(m->rc, 0, on_described, f, 3, av, lens);
+}
+
 /* The first answers say whether Redis is there at all: they are due
  * sooner than the lease. */
 static long
@@ -945,6 +1023,8 @@ parse_lease(struct sf_fleet *f, const char *v, size_t len)
 	    m->base, fence);
 	snprintf(m->k_cancel, sizeof(m->k_cancel), "%s%" PRIu64 ":cancel",
 	    m->base, fence);
+	snprintf(m->k_meta, sizeof(m->k_meta), "%s%" PRIu64 ":meta", m->base,
+	    fence);
 	return 0;
 }
 
@@ -984,6 +1064,7 @@ on_elected(void *arg, redisReply *r)
 	}
 	if (code->integer == 1) {
 		f->role = SF_FLEET_LEADER;
+		describe(f);
 		snprintf(f->host, sizeof(f->host), "%s", "this host");
 		sf_loop_timer_set(f->loop, &m->lease_due,
 		    m->renew_sent + m->lease_ms * 1000LL, lease_ran_out, f);
@@ -1132,6 +1213,320 @@ sf_fleet_steer(const struct sf_fleet_conf *conf, const char *name,
 		snprintf(cause, causelen, "Redis at %s: no answer", conf->url);
 	errno = e;
 	return st.answer;
+}
+
+/* ---- --list across the fleet ------------------------------------------------------- */
+
+#define LIST_NAMES   4096       /* keys listed at most */
+#define LIST_SCANS   1000       /* SCAN calls at most */
+
+struct lister {
+	struct steer st;            /* the loop, the cause */
+	sf_redis *rc;
+	const struct sf_fleet_conf *conf;
+	char pattern[KEY_MAX * 2];
+	char (*names)[SF_KEY_NAME_LEN + 1];
+	size_t nnames, answered;
+	int scans;
+	struct sf_control_row **rows;
+	size_t *n;
+	int64_t now_ns;
+};
+
+static void list_scan(struct lister *l, const char *cursor, size_t len);
+
+static bool
+hex_name(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n != SF_KEY_NAME_LEN)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* The NAME of PREFIX{NAME}:lease or PREFIX{NAME}:cache, once. */
+static void
+list_take_key(struct lister *l, const redisReply *k)
+{
+	size_t p = strlen(l->conf->prefix), i;
+	const char *s = k->str;
+
+	if (k->type != REDIS_REPLY_STRING || k->len < p + 2 + SF_KEY_NAME_LEN ||
+	    memcmp(s, l->conf->prefix, p) != 0 || s[p] != '{' ||
+	    !hex_name(s + p + 1, SF_KEY_NAME_LEN) ||
+	    strncmp(s + p + 1 + SF_KEY_NAME_LEN, "}:", 2) != 0)
+		return;
+	s += p + 3 + SF_KEY_NAME_LEN;
+	if (strcmp(s, "lease") != 0 && strcmp(s, "cache") != 0)
+		return;
+	for (i = 0; i < l->nnames; i++)
+		if (memcmp(l->names[i], k->str + p + 1, SF_KEY_NAME_LEN) == 0)
+			return;
+	if (l->nnames < LIST_NAMES) {
+		memcpy(l->names[l->nnames], k->str + p + 1, SF_KEY_NAME_LEN);
+		l->names[l->nnames++][SF_KEY_NAME_LEN] = '\0';
+	}
+}
+
+/* A decimal number in a reply's string, or -1. */
+static long long
+str_num(const redisReply *r, uint64_t max)
+{
+	uint64_t v;
+
+	if (r->type != REDIS_REPLY_STRING ||
+	    sf_redis_decimal(r->str, r->len, max, &v) == -1)
+		return -1;
+	return (long long)v;
+}
+
+static int
+add_row(struct lister *l, struct sf_control_row *row)
+{
+	struct sf_control_row *v;
+
+	if ((v = realloc(*l->rows, (*l->n + 1) * sizeof(*v))) == NULL)
+		return -1;
+	*l->rows = v;
+	v[(*l->n)++] = *row;
+	return 0;
+}
+
+/* The meta (five strings at m) into row: started, argv, sizes. */
+static void
+row_meta(struct sf_control_row *row, redisReply **m)
+{
+	long long started = str_num(m[0], INT64_MAX / 1000000), o, e;
+
+	if (started > 0)
+		row->started_ns = started * 1000000;
+	if (m[1]->type == REDIS_REPLY_STRING && m[1]->len > 0 &&
+	    m[1]->len <= SF_PROTO_MAX_ARGV && m[1]->str[m[1]->len - 1] == '\0' &&
+	    (row->argv = malloc(m[1]->len)) != NULL) {
+		memcpy(row->argv, m[1]->str, m[1]->len);
+		row->argvlen = m[1]->len;
+		row->argv_cut = m[2]->type == REDIS_REPLY_STRING &&
+		    m[2]->len == 1 && m[2]->str[0] == '1';
+	}
+	o = str_num(m[3], INT64_MAX);
+	e = str_num(m[4], INT64_MAX);
+	row->sizes_known = true;
+	row->size[0] = o > 0 ? (uint64_t)o : 0;
+	row->size[1] = e > 0 ? (uint64_t)e : 0;
+}
+
+/* "FENCE:TOKEN:PID:HOST" (after a "!" or "ENDED "): pid and host. */
+static char *
+lease_host(const char *v, size_t len, pid_t *pid)
+{
+	const char *c1, *c2, *c3, *end = v + len;
+	uint64_t p;
+	char *h;
+
+	if ((c1 = memchr(v, ':', len)) == NULL ||
+	    (c2 = memchr(c1 + 1, ':', (size_t)(end - c1 - 1))) == NULL ||
+	    (c3 = memchr(c2 + 1, ':', (size_t)(end - c2 - 1))) == NULL ||
+	    sf_redis_decimal(c2 + 1, (size_t)(c3 - c2 - 1), INT32_MAX, &p) == -1 ||
+	    end - c3 - 1 < 1 || end - c3 - 1 > 255 ||
+	    (h = strndup(c3 + 1, (size_t)(end - c3 - 1))) == NULL)
+		return NULL;
+	*pid = (pid_t)p;
+	return h;
+}
+
+static void
+on_inspected(void *arg, redisReply *r)
+{
+	struct lister *l = arg;
+	const char *name = l->names[l->answered++];
+	struct sf_control_row row;
+	redisReply **e;
+	const char *v, *sp;
+	long long pttl;
+	uint64_t how, code;
+	size_t i;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 15)
+		goto done;
+	e = r->element;
+	for (i = 0; i < 15; i++)
+		if (e[i]->type != REDIS_REPLY_STRING)
+			goto done;
+	if (e[0]->len > 0) {
+		memset(&row, 0, sizeof(row));
+		v = e[0]->str;
+		row.state = v[0] == '!' ? SF_STATE_STOPPING : SF_STATE_RUNNING;
+		snprintf(row.id, sizeof(row.id), "%s", name);
+		row.invocations = -1;
+		row.exit_status = -1;
+		if ((row.host = lease_host(v + (v[0] == '!'), e[0]->len -
+		    (v[0] == '!'), &row.runner_pid)) == NULL)
+			row.host = strdup("?");
+		row_meta(&row, &e[1]);
+		if (row.host == NULL || add_row(l, &row) == -1) {
+			free(row.host);
+			free(row.argv);
+		}
+	}
+	if (e[7]->len > 0 && (sp = memchr(e[7]->str, ' ', e[7]->len)) != NULL) {
+		memset(&row, 0, sizeof(row));
+		row.state = SF_ROW_CACHED;
+		snprintf(row.id, sizeof(row.id), "%s", name);
+		row.invocations = -1;
+		row.exit_status = -1;
+		v = sp + 1;
+		if ((row.host = lease_host(v, e[7]->len - (size_t)(v - e[7]->str),
+		    &row.runner_pid)) == NULL)
+			row.host = strdup("?");
+		row.runner_pid = 0;     /* long gone */
+		if (sf_redis_decimal(e[7]->str, (size_t)(sp - e[7]->str),
+		    INT64_MAX / 1000000, &how) == 0)
+			row.ended_ns = (int64_t)how * 1000000;
+		if ((pttl = str_num(e[8], INT64_MAX / 1000000)) > 0)
+			row.keep_until_ns = l->now_ns + pttl * 1000000;
+		row_meta(&row, &e[9]);
+		row.sizes_known = false;
+		/* "HOW CODE ERR OUTSIZE ERRSIZE" (send_end) */
+		v = e[14]->str;
+		if (e[14]->len > 0 && (sp = memchr(v, ' ', e[14]->len)) != NULL &&
+		    sf_redis_decimal(v, (size_t)(sp - v), SF_END_FLEET, &how) == 0 &&
+		    sscanf(sp + 1, "%" SCNu64, &code) == 1 && code < 256) {
+			if (how == SF_END_EXITED)
+				row.exit_status = (int)code;
+			else if (how == SF_END_SIGNALED)
+				row.exit_status = 128 + (int)code;
+			if (sscanf(sp + 1, "%*u %*u %" SCNu64 " %" SCNu64,
+			    &row.size[0], &row.size[1]) == 2)
+				row.sizes_known = true;
+		}
+		if (row.host == NULL || add_row(l, &row) == -1) {
+			free(row.host);
+			free(row.argv);
+		}
+	}
+done:
+	if (l->answered == l->nnames)
+		sf_loop_stop(l->st.loop);
+}
+
+static void
+list_inspect(struct lister *l)
+{
+	char base[KEY_MAX];
+	const char *av[4] = { "EVAL", inspect_lua, "0", base };
+	size_t lens[4], i;
+
+	if (l->nnames == 0) {
+		sf_loop_stop(l->st.loop);
+		return;
+	}
+	for (i = 0; i < l->nnames; i++) {
+		snprintf(base, sizeof(base), "%s{%s}:", l->conf->prefix, l->names[i]);
+		lens[0] = 4;
+		lens[1] = strlen(inspect_lua);
+		lens[2] = 1;
+		lens[3] = strlen(base);
+		if (sf_redis_command(l->rc, 0, on_inspected, l, 4, av, lens) == -1) {
+			snprintf(l->st.cause, l->st.causelen, "Redis at %s: cannot send",
+			    l->conf->url);
+			sf_loop_stop(l->st.loop);
+			return;
+		}
+	}
+}
+
+static void
+on_scanned(void *arg, redisReply *r)
+{
+	struct lister *l = arg;
+	const redisReply *cur, *keys;
+	size_t i;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    (cur = r->element[0])->type != REDIS_REPLY_STRING ||
+	    (keys = r->element[1])->type != REDIS_REPLY_ARRAY) {
+		snprintf(l->st.cause, l->st.causelen, "Redis at %s: %s",
+		    l->conf->url, oddity(r));
+		sf_loop_stop(l->st.loop);
+		return;
+	}
+	for (i = 0; i < keys->elements; i++)
+		list_take_key(l, keys->element[i]);
+	if ((cur->len == 1 && cur->str[0] == '0') || ++l->scans >= LIST_SCANS)
+		list_inspect(l);
+	else
+		list_scan(l, cur->str, cur->len);
+}
+
+static void
+list_scan(struct lister *l, const char *cursor, size_t len)
+{
+	const char *av[6] = { "SCAN", cursor, "MATCH", l->pattern, "COUNT",
+	    "1000" };
+	size_t lens[6] = { 4, len, 5, strlen(l->pattern), 5, 4 };
+
+	if (sf_redis_command(l->rc, 0, on_scanned, l, 6, av, lens) == -1) {
+		snprintf(l->st.cause, l->st.causelen, "Redis at %s: cannot send",
+		    l->conf->url);
+		sf_loop_stop(l->st.loop);
+	}
+}
+
+int
+sf_fleet_list(const struct sf_fleet_conf *conf, int64_t now_ns,
+    struct sf_control_row **rows, size_t *n, char *cause, size_t causelen)
+{
+	struct sf_redis_url u;
+	struct lister l;
+	const char *p;
+	char why[200];
+	size_t k = 0;
+	int rc = -1;
+
+	memset(&l, 0, sizeof(l));
+	l.st.cause = cause;
+	l.st.causelen = causelen;
+	l.st.url = conf->url;
+	l.conf = conf;
+	l.rows = rows;
+	l.n = n;
+	l.now_ns = now_ns;
+	cause[0] = '\0';
+	if (sf_redis_url_parse(conf->url, &u, cause, causelen) == -1)
+		return -1;
+	/* The prefix is matched as it is: glob's characters escaped. */
+	for (p = conf->prefix; *p != '\0' && k + 8 < sizeof(l.pattern); p++) {
+		if (strchr("*?[]\\", *p) != NULL)
+			l.pattern[k++] = '\\';
+		l.pattern[k++] = *p;
+	}
+	snprintf(l.pattern + k, sizeof(l.pattern) - k, "{*}:*");
+	if ((l.names = calloc(LIST_NAMES, sizeof(*l.names))) == NULL ||
+	    (l.st.loop = sf_loop_new()) == NULL) {
+		snprintf(cause, causelen, "%s", strerror(errno));
+		goto out;
+	}
+	if ((l.rc = sf_redis_connect(l.st.loop, &u, conf->password, CONNECT_MS,
+	    CONNECT_MS, on_steer_lost, &l.st, why, sizeof(why))) == NULL) {
+		snprintf(cause, causelen, "Redis at %s: %s", conf->url, why);
+		goto out;
+	}
+	list_scan(&l, "0", 1);
+	sf_loop_run(l.st.loop, NULL, NULL);
+	if (cause[0] == '\0' && l.answered == l.nnames)
+		rc = 0;
+	else if (cause[0] == '\0')
+		snprintf(cause, causelen, "Redis at %s: no answer", conf->url);
+out:
+	sf_redis_free(l.rc);
+	if (l.st.loop != NULL)
+		sf_loop_free(l.st.loop);
+	free(l.names);
+	return rc;
 }
 
 int

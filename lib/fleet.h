@@ -37,6 +37,8 @@
  *                           output went past --redis-max-bytes
  *   PREFIX{NAME}:F:presence followers' runners ("HOST:PID:TOKEN"), scored with
  *                           when their presence expires (Redis's clock)
+ *   PREFIX{NAME}:F:meta     for --list: started (ms), argv (packed, proto.h),
+ *                           cut, and the bytes published, o and e
  *   PREFIX{NAME}:F:cancel   a --cancel's grace (ms) for flight F's leader,
  *                           which takes it with its next renewal
  *   PREFIX{NAME}:cache      "ENDED_MS FENCE:TOKEN:PID:HOST": the last result
@@ -101,6 +103,10 @@ struct sf_fleet {
 	const char *name;           /* the key's file name */
 	struct sf_output *out;
 	void (*grew)(void *arg);    /* follower: the output grew */
+	const uint8_t *argv;        /* the command, packed (proto.h), for */
+	size_t argvlen;             /* --list on other hosts */
+	bool argv_cut;
+	int64_t started_ns;
 	void *arg;
 	/* Everything else changes from the loop's callbacks, so the runner
 	 * looks at the fields below after every turn (runner.c, step). */
@@ -179,5 +185,18 @@ void sf_fleet_free(struct sf_fleet *f);
  */
 int sf_fleet_steer(const struct sf_fleet_conf *conf, const char *name,
     int what, long grace_ms, char *cause, size_t causelen);
+
+struct sf_control_row;
+
+/*
+ * sf_fleet_list — for sfexec --list with --redis: append to *rows (n of
+ * them, malloc'd as sf_control_free frees them) a row for every flight
+ * and every stored result under conf's prefix in Redis, each with its
+ * leader's host (a stored result's: the host that ran it); now_ns is the
+ * clock that keep_until counts from.  Blocks for at most a few seconds.
+ * 0, or -1 with a line in cause (rows appended so far are kept).
+ */
+int sf_fleet_list(const struct sf_fleet_conf *conf, int64_t now_ns,
+    struct sf_control_row **rows, size_t *n, char *cause, size_t causelen);
 
 #endif

@@ -34,6 +34,16 @@ void sf_fleet_release(struct sf_fleet *f) { f->settled = true; }
 void sf_fleet_free(struct sf_fleet *f) { (void)f; }
 
 int
+sf_fleet_list(const struct sf_fleet_conf *conf, int64_t now_ns,
+    struct sf_control_row **rows, size_t *n, char *cause, size_t causelen)
+{
+	(void)now_ns;
+	(void)rows;
+	(void)n;
+	return sf_fleet_check(conf, cause, causelen);
+}
+
+int
 sf_fleet_steer(const struct sf_fleet_conf *conf, const char *name, int what,
     long grace_ms, char *cause, size_t causelen)
 {

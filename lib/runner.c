@@ -800,6 +800,10 @@ runner_main(const struct sf_runner_args *a)
 		r.fleet.out = &r.out;
 		r.fleet.grew = on_fleet_grew;
 		r.fleet.arg = &r;
+		r.fleet.argv = r.argv;
+		r.fleet.argvlen = r.argvlen;
+		r.fleet.argv_cut = r.argv_cut != 0;
+		r.fleet.started_ns = r.started_ns;
 		r.state = ELECTING;
 		if (sf_fleet_start(&r.fleet) == -1)
 			early_fail(a, r.lockfd, "runner: Redis");

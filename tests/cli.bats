@@ -489,8 +489,8 @@ exec_failure_racing_joiner() {
 	[[ ! -e $SFEXEC_DIR ]] || fail "a usage error made the runtime directory"
 }
 
-@test "--redis with --list is a usage error: 125 and one line" {
-	usage_error "sfexec: --redis cannot be used with --list$USAGE_TAIL" \
-		--redis redis://127.0.0.1:9 --list
+@test "--redis-optional with --list is a usage error: 125 and one line" {
+	usage_error "sfexec: --redis-optional cannot be used with --list$USAGE_TAIL" \
+		--redis redis://127.0.0.1:9 --redis-optional --list
 	[[ ! -e $SFEXEC_DIR ]] || fail "a usage error made the runtime directory"
 }

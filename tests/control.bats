@@ -77,7 +77,7 @@ runner_pid() {
 	listed
 	now=$(date +%s)
 	assert_equal 2 "$(lines_in "$T/run.out")" "rows"
-	assert_equal '["id", "key", "derived", "state", "runner_pid", "started", "ended", "age_seconds", "invocations", "stdout_bytes", "stderr_bytes", "exit_status", "argv", "argv_cut", "keep_until"]' \
+	assert_equal '["id", "key", "derived", "state", "runner_pid", "started", "ended", "age_seconds", "invocations", "stdout_bytes", "stderr_bytes", "exit_status", "argv", "argv_cut", "keep_until", "host"]' \
 		"$(json "$T/run.out" 'list(rows[0].keys())')" "the fields, in order"
 	assert_equal "[\"$(keyhash j)\", \"j\", false, \"running\", $(runner_of A), null, null, 1, 3, 2, null, false]" \
 		"$(json "$T/run.out" '[rows[0][f] for f in ("id", "key", "derived", "state", "runner_pid", "ended", "keep_until", "invocations", "stdout_bytes", "stderr_bytes", "exit_status", "argv_cut")]')" \

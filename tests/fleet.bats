@@ -381,18 +381,22 @@ fresh_on() {
 	assert_equal 1 "$(rcli get "sfexec:{$(keyhash authed)}:fence")"
 }
 
-@test "what Redis holds: the digest, never the key's text or the command's arguments" {
+@test "what Redis holds: the digest, never the key's text; the arguments only for --list" {
 	sfrun --redis "$RURL" -k 'secret key text' -- "$FC" out 'output\n' touch "$T/argv-marker"
 	assert_status 0
 	rcli --scan >"$T/keys"
 	local k
 	while read -r k; do
-		assert_match '^sfexec:\{[0-9a-f]{32}\}:(fence|1:out)$' "$k" "key"
-		rcli --raw dump "$k" >>"$T/dump"
+		assert_match '^sfexec:\{[0-9a-f]{32}\}:(fence|1:out|1:meta)$' "$k" "key"
+		rcli --raw dump "$k" >"$T/dump"
+		! grep -qa 'secret key text' "$T/dump" || fail "the key's text is in $k"
+		case $k in
+		*:meta) file_has "$T/dump" argv-marker || fail "no arguments in $k" ;;
+		*) ! grep -qa 'argv-marker' "$T/dump" || fail "the arguments are in $k" ;;
+		esac
+		[[ $k != *:out ]] || file_has "$T/dump" output || fail "no output in $k"
 	done <"$T/keys"
-	! grep -qa 'secret key text' "$T/keys" "$T/dump" || fail "the key's text is in Redis"
-	! grep -qa 'argv-marker' "$T/keys" "$T/dump" || fail "the command's arguments are in Redis"
-	file_has "$T/dump" output || fail "the output should be there (it is the stream)"
+	! grep -qa 'secret key text' "$T/keys" || fail "the key's text is in a key's name"
 }
 
 @test "--redis-prefix separates: one key under two prefixes is two flights" {
@@ -636,4 +640,50 @@ fresh_on() {
 	SFEXEC_DIR=$T/hostB/rt sfrun --forget --redis "unix://$T/nowhere.sock" -k forgetme
 	assert_status 125
 	assert_match "^sfexec: cannot forget: Redis at unix://$T/nowhere.sock: " "$stderr"
+}
+
+@test "--list --redis: the fleet's flights with the leader's host and pid, and the results stored in Redis" {
+	host_up hostA
+	host_up hostB
+	on hostA S --redis "$RURL" --ttl 60 -k stored -- "$FC" out 'kept\n' err 'e\n'
+	reap S
+	on hostA A --redis "$RURL" -k live -- "$FC" out 'abc\n' gate "$T/gate"
+	wait_for 10 file_has "$T/A.out" abc
+	local pid
+	pid=$(runner_on hostA live)
+	# from hostB, which has neither: rows from Redis only
+	SFEXEC_DIR=$T/hostB/rt sfrun --list --json --redis "$RURL"
+	assert_status 0
+	assert_empty "$T/run.err"
+	python3 - "$T/run.out" "$(keyhash live)" "$(keyhash stored)" "$FC" "$T/gate" <<-'PY' || fail "rows: $(cat "$T/run.out")"
+	import json, sys
+	rows = {r["id"]: r for r in map(json.loads, open(sys.argv[1]))}
+	live, stored = rows[sys.argv[2]], rows[sys.argv[3]]
+	assert len(rows) == 2, rows
+	assert live["state"] == "running" and live["host"] == "hostA", live
+	assert live["key"] is None and live["stdout_bytes"] == 4, live
+	# (a backslash shows doubled: see --list --json in sfexec(1))
+	assert live["argv"] == [sys.argv[4], "out", "abc\\\\n", "gate", sys.argv[5]], live
+	assert live["started"] is not None and live["exit_status"] is None, live
+	assert stored["state"] == "cached" and stored["host"] == "hostA", stored
+	assert stored["exit_status"] == 0 and stored["stdout_bytes"] == 5, stored
+	assert stored["stderr_bytes"] == 2 and stored["keep_until"] is not None, stored
+	PY
+	# the pid is hostA's: the same runner --list on hostA sees (in its
+	# namespace, which hostA's --list reports from ours)
+	[[ -n $pid ]] || fail "no runner on hostA"
+	# from hostA: its own row and the fleet's, named by it
+	SFEXEC_DIR=$T/hostA/rt sfrun --list --redis "$RURL"
+	assert_status 0
+	assert_match '^KEY +STATE +PID +HOST +AGE +INVOCATIONS +STDOUT +STDERR +STATUS +COMMAND$' \
+		"$(sed -n 1p "$T/run.out")" "the header"
+	assert_equal 2 "$(grep -c '^live  ' "$T/run.out")" "rows of live (this host's and the fleet's)"
+	grep -qE '^live +running +[0-9]+ +hostA ' "$T/run.out" || fail "no fleet row for live: $(cat "$T/run.out")"
+	grep -qE '^live +running +[0-9]+ +- ' "$T/run.out" || fail "no local row for live: $(cat "$T/run.out")"
+	# an unreachable Redis: 125 and a line
+	SFEXEC_DIR=$T/hostB/rt sfrun --list --redis "unix://$T/nowhere.sock"
+	assert_status 125
+	assert_match "^sfexec: cannot list: Redis at unix://$T/nowhere.sock: " "$stderr"
+	touch "$T/gate"
+	reap A
 }

@@ -28,8 +28,6 @@ fleet_ok(const struct sf_cli *c)
 	if (c->mode != SF_MODE_RUN && (c->lease_ms != -1 || c->redis_optional ||
 	    c->redis_max_bytes != -1))
 		return 0;
-	if (c->mode == SF_MODE_LIST && (c->redis != NULL || c->redis_prefix != NULL))
-		return 0;
 	if (c->redis != NULL) {
 		if (c->redis[0] == '\0')
 			return 0;

@@ -357,13 +357,13 @@ json_full_row(void **state)
 	    "\"started\":\"2026-12-01T05:29:52Z\",\"ended\":null,\"age_seconds\":720,"
 	    "\"invocations\":3,\"stdout_bytes\":10695475,\"stderr_bytes\":0,"
 	    "\"exit_status\":null,\"argv\":[\"rsync\",\"-a\",\"src/\",\"dst/\"],"
-	    "\"argv_cut\":false,\"keep_until\":null}\n"
+	    "\"argv_cut\":false,\"keep_until\":null,\"host\":null}\n"
 	    "{\"id\":\"0123456789abcdef0123456789abcdef\",\"key\":\"api-token\","
 	    "\"derived\":false,\"state\":\"cached\",\"runner_pid\":null,"
 	    "\"started\":\"2026-12-01T05:41:10Z\",\"ended\":\"2026-12-01T05:41:12Z\","
 	    "\"age_seconds\":40,\"invocations\":null,\"stdout_bytes\":1126,"
 	    "\"stderr_bytes\":0,\"exit_status\":0,\"argv\":[\"curl\",\"-s\"],"
-	    "\"argv_cut\":false,\"keep_until\":\"2026-12-01T05:42:12Z\"}\n");
+	    "\"argv_cut\":false,\"keep_until\":\"2026-12-01T05:42:12Z\",\"host\":null}\n");
 	free(j);
 }
 
@@ -387,7 +387,7 @@ json_nulls(void **state)
 	    "\"started\":null,\"ended\":null,\"age_seconds\":null,"
 	    "\"invocations\":null,\"stdout_bytes\":null,\"stderr_bytes\":null,"
 	    "\"exit_status\":null,\"argv\":[],\"argv_cut\":false,"
-	    "\"keep_until\":null}\n");
+	    "\"keep_until\":null,\"host\":null}\n");
 	free(j);
 }
 
@@ -411,7 +411,7 @@ json_derived_and_cut(void **state)
 	    "\"started\":\"2026-12-01T05:41:55Z\",\"ended\":\"2026-12-01T05:41:51Z\","
 	    "\"age_seconds\":0,\"invocations\":3,\"stdout_bytes\":0,"
 	    "\"stderr_bytes\":0,\"exit_status\":143,\"argv\":[\"echo\",\"abc\"],"
-	    "\"argv_cut\":true,\"keep_until\":null}\n");
+	    "\"argv_cut\":true,\"keep_until\":null,\"host\":null}\n");
 	free(j);
 }
 
@@ -622,12 +622,40 @@ write_errors_are_reported(void **state)
 	fclose(fp);
 }
 
+/* Rows of the fleet's (--list --redis): a HOST column, shown only then,
+ * with "-" for this host's rows; "host" in JSON. */
+static void
+table_and_json_with_hosts(void **state)
+{
+	struct sf_control_row r[2];
+	char *t;
+	(void)state;
+	r[0] = row("mirror-sync");
+	r[0].size[0] = 10695475;
+	SET_ARGV(&r[0], "rsync\0-a\0src/\0dst/\0");
+	r[1] = r[0];
+	r[1].key = NULL;
+	r[1].runner_pid = 7;
+	r[1].invocations = -1;
+	r[1].host = (char *)"web-3";
+	t = render(false, r, 2);
+	assert_string_equal(t,
+	    "KEY                                         STATE    PID    HOST   AGE  INVOCATIONS  STDOUT  STDERR  STATUS  COMMAND\n"
+	    "mirror-sync                                 running  41022  -      12m  3            10.2M   0       -       rsync -a src/ dst/\n"
+	    "(unknown 0123456789abcdef0123456789abcdef)  running  7      web-3  12m  -            10.2M   0       -       rsync -a src/ dst/\n");
+	free(t);
+	t = render(true, &r[1], 1);
+	assert_non_null(strstr(t, ",\"host\":\"web-3\"}\n"));
+	free(t);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(table_header_alone),
 		cmocka_unit_test(table_aligns_to_the_widest_cell),
+		cmocka_unit_test(table_and_json_with_hosts),
 		cmocka_unit_test(table_state_words),
 		cmocka_unit_test(table_ages),
 		cmocka_unit_test(table_sizes),
