@@ -33,7 +33,7 @@
 #include "redis.h"
 
 #define POLL_MS       500       /* longest XREAD BLOCK */
-#define READ_COUNT    "16"      /* stream entries per XREAD */
+#define READ_COUNT    "4"       /* stream entries per XREAD */
 #define INFLIGHT      4         /* chunks sent and not yet confirmed */
 #define ELECT_RETRY_MS 100      /* a stopping flight's lease: ask again */
 #define CONNECT_MS    2000      /* at start: Redis must answer within this */

@@ -65,7 +65,7 @@
 #include "output.h"
 #include "proto.h"
 
-#define SF_FLEET_CHUNK        (64 * 1024)
+#define SF_FLEET_CHUNK        (256 * 1024)
 #define SF_FLEET_PREFIX       "sfexec:"
 #define SF_FLEET_LEASE_MS     10000
 #define SF_FLEET_MAX_BYTES    (256LL << 20)

@@ -338,7 +338,8 @@ fresh_on() {
 	wait_for 10 file_has "$T/A.out" one
 	on hostB B --redis "$RURL" -k junk -- "$FC" out 'x\n'
 	wait_for 10 file_has "$T/B.out" one
-	rcli xadd "sfexec:{$h}:1:out" '*' o "$(head -c 70000 /dev/zero | tr '\0' z)" >/dev/null
+	# an entry larger than any the leader writes (256 KiB)
+	head -c 300000 /dev/zero | tr '\0' z | rcli -x xadd "sfexec:{$h}:1:out" '*' o >/dev/null
 	reap B 10
 	assert_rc B 125
 	assert_err_line "$T/B.err" "sfexec: malformed entry in sfexec:{$h}:1:out on Redis at $RURL"

@@ -4,10 +4,11 @@
     benchcmd.py stamp FIFO   for every line read from FIFO, write one line
                              "LINE MONOTONIC_NS" to stdout, stamped with
                              CLOCK_MONOTONIC just before the write(2)
-    benchcmd.py throttle     copy stdin to stdout, sleeping 1 ms before
-                             each chunk (one read(2) of up to 64 KiB):
-                             the deliberately slowed path that
-                             SFEXEC_BENCH_SLOW=1 puts behind sfexec
+    benchcmd.py throttle [MS]
+                             copy stdin to stdout, sleeping MS (default
+                             1) ms before each chunk (one read(2) of up
+                             to 64 KiB): the deliberately slowed path
+                             that SFEXEC_BENCH_SLOW=1 puts behind sfexec
 
 Standard library only; no buffering between a read and its write.
 """
@@ -35,21 +36,21 @@ def stamp(fifo):
             write_all(1, b"%s %d\n" % (line, time.monotonic_ns()))
 
 
-def throttle():
+def throttle(ms=1.0):
     while True:
         d = os.read(0, 65536)
         if not d:
             return 0
-        time.sleep(0.001)
+        time.sleep(ms / 1000)
         write_all(1, d)
 
 
 def main(argv):
     if len(argv) == 3 and argv[1] == "stamp":
         return stamp(argv[2])
-    if len(argv) == 2 and argv[1] == "throttle":
-        return throttle()
-    sys.stderr.write("usage: benchcmd.py stamp FIFO | throttle\n")
+    if len(argv) in (2, 3) and argv[1] == "throttle":
+        return throttle(*map(float, argv[2:]))
+    sys.stderr.write("usage: benchcmd.py stamp FIFO | throttle [MS]\n")
     return 2
 
 
