@@ -47,6 +47,20 @@
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
 
 /*
+ * The key that holds a leader's or a follower's lease value v: the lease,
+ * or, once the flight was forgotten (--forget --redis), FENCE:forgotten,
+ * where the lease went so that newcomers start a new flight while this one
+ * runs on for those attached.  KEYS[1] is always the lease.
+ */
+#define OURS "local function ours(v) " \
+    "  if redis.call('GET', KEYS[1]) == v then return KEYS[1] end " \
+    "  local f = string.match(v, '^!?(%d+):') " \
+    "  local k = f and string.sub(KEYS[1], 1, -6) .. f .. ':forgotten' " \
+    "  if k and redis.call('GET', k) == v then return k end " \
+    "  return nil " \
+    "end "
+
+/*
  * KEYS lease, fence, cache; ARGV ":TOKEN:PID:HOST", lease ms, member, TTL
  * ms (0: none); the flight's keys begin as the lease's does, "P{NAME}:".
  * {1, v} we lead; {0, v} we follow v (and are present); {2, v} a flight is
@@ -80,21 +94,26 @@ static const char elect_lua[] =
     "redis.call('PEXPIRE', p, 2 * tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
     "return {0, v}";
 
-/* KEYS lease, presence; ARGV v, lease ms, member: 1 still following. */
+/* KEYS lease, presence; ARGV v, lease ms, member: 1 still following, 2
+ * following a forgotten flight, 0 not any more. */
 static const char touch_lua[] =
-    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+    OURS
+    "local h = ours(ARGV[1]) "
+    "if not h then return 0 end "
     NOW_MS
     "redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3]) "
     "redis.call('PEXPIRE', KEYS[2], 2 * tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
-    "return 1";
+    "return h == KEYS[1] and 1 or 2";
 
 /* KEYS lease, out, presence, cancel; ARGV v, lease ms, "abandon" or "":
- * {-1, -1} not ours; else {the followers present, the grace of a --cancel
- * asked for since (sf_fleet_steer), or -1}; with "abandon" and no
- * follower, the lease is marked stopping ("!" v). */
+ * {-1, -1, 0} not ours; else {the followers present, the grace of a
+ * --cancel asked for since (sf_fleet_steer) or -1, 1 if forgotten}; with
+ * "abandon" and no follower, the lease is marked stopping ("!" v). */
 static const char renew_lua[] =
-    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1, -1} end "
-    "redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
+    OURS
+    "local h = ours(ARGV[1]) "
+    "if not h then return {-1, -1, 0} end "
+    "redis.call('PEXPIRE', h, ARGV[2]) "
     "if redis.call('EXISTS', KEYS[2]) == 1 then "
     "  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
     "end "
@@ -102,11 +121,26 @@ static const char renew_lua[] =
     "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) "
     "local n = redis.call('ZCARD', KEYS[3]) "
     "if n == 0 and ARGV[3] == 'abandon' then "
-    "  redis.call('SET', KEYS[1], '!' .. ARGV[1], 'KEEPTTL') "
+    "  redis.call('SET', h, '!' .. ARGV[1], 'KEEPTTL') "
     "end "
     "local g = tonumber(redis.call('GET', KEYS[4]) or '') "
     "if g then redis.call('DEL', KEYS[4]) end "
-    "return {n, g or -1}";
+    "return {n, g or -1, h == KEYS[1] and 0 or 1}";
+
+/* KEYS lease, cache; no ARGV: forget the key fleet-wide: the stored result
+ * goes, and the running flight's lease moves to FENCE:forgotten (OURS),
+ * which no newcomer reads.  1 if either was there. */
+static const char forget_lua[] =
+    "local done = redis.call('DEL', KEYS[2]) "
+    "local v = redis.call('GET', KEYS[1]) "
+    "local f = v and string.match(v, '^(%d+):') "
+    "if f then "
+    "  redis.call('SET', string.sub(KEYS[1], 1, -6) .. f .. ':forgotten', v, "
+    "      'PX', math.max(redis.call('PTTL', KEYS[1]), 1)) "
+    "  redis.call('DEL', KEYS[1]) "
+    "  done = 1 "
+    "end "
+    "return done";
 
 /* KEYS lease; ARGV grace ms, how long the request stands: ask the running
  * flight's leader to cancel (it hears it with its next renewal).  1 asked,
@@ -126,7 +160,9 @@ static const char cancel_lua[] =
  * readers, and as long as the result when there is one, which the cache
  * key then names: "ENDED_MS V" (V without a stopping mark). */
 static const char append_lua[] =
-    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+    OURS
+    "local h = ours(ARGV[1]) "
+    "if not h then return 0 end "
     "local e = {} "
     "for i = 4, #ARGV do e[#e + 1] = ARGV[i] end "
     "redis.call('XADD', KEYS[2], '*', unpack(e)) "
@@ -137,12 +173,12 @@ static const char append_lua[] =
     "  local keep = tonumber(ARGV[2]) "
     "  redis.call('PEXPIRE', KEYS[2], math.max(keep, " KEEP_MS_TEXT ")) "
     "  redis.call('PEXPIRE', KEYS[5], math.max(keep, " KEEP_MS_TEXT ")) "
-    "  if keep > 0 then "
+    "  if keep > 0 and h == KEYS[1] then "
     "    local v = string.gsub(ARGV[1], '^!', '') "
     "    " NOW_MS
     "    redis.call('SET', KEYS[4], now .. ' ' .. v, 'PX', keep) "
     "  end "
-    "  redis.call('DEL', KEYS[1], KEYS[3]) "
+    "  redis.call('DEL', h, KEYS[3]) "
     "else "
     "  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
     "  redis.call('PEXPIRE', KEYS[5], tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
@@ -201,8 +237,10 @@ static const char keep_lua[] =
 
 /* KEYS lease, presence; ARGV v: let the lease go if it is still ours. */
 static const char release_lua[] =
-    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
-    "redis.call('DEL', KEYS[1], KEYS[2]) "
+    OURS
+    "local h = ours(ARGV[1]) "
+    "if not h then return 0 end "
+    "redis.call('DEL', h, KEYS[2]) "
     "return 1";
 
 /* ---- state ------------------------------------------------------------------- */
@@ -404,8 +442,9 @@ on_renewed(void *arg, redisReply *r)
 	long long n, grace;
 
 	m->renewing = false;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    !is_int(r->element[0]) || !is_int(r->element[1])) {
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    !is_int(r->element[0]) || !is_int(r->element[1]) ||
+	    !is_int(r->element[2])) {
 		leader_alone(f, oddity(r));
 		return;
 	}
@@ -418,6 +457,8 @@ on_renewed(void *arg, redisReply *r)
 	sf_loop_timer_set(f->loop, &m->lease_due,
 	    m->renew_sent + m->lease_ms * 1000LL, lease_ran_out, f);
 	f->followers = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	if (r->element[2]->integer == 1)
+		f->forgotten = true;
 	if (grace >= 0 && !f->cancel) {
 		f->cancel = true;
 		f->cancel_ms = grace > SF_FLEET_GRACE_MAX_MS ?
@@ -905,9 +946,12 @@ on_touched(void *arg, redisReply *r)
 		follower_fail(f, "Redis at %s: %s", f->conf->url, oddity(r));
 		return;
 	}
-	/* Not ours any more: read what is left; no end there means the
+	/* 2: forgotten (--forget --redis): followed on, stored nowhere.
+	 * Not ours any more: read what is left; no end there means the
 	 * leader is gone (the end is written before the lease goes). */
-	if (r->integer != 1)
+	if (r->integer == 2)
+		f->forgotten = true;
+	else if (r->integer != 1)
 		m->draining = true;
 }
 
@@ -1163,7 +1207,7 @@ sf_fleet_steer(const struct sf_fleet_conf *conf, const char *name,
 	struct steer st = { .answer = -1, .cause = cause, .causelen = causelen,
 	    .url = conf->url };
 	sf_redis *rc;
-	char key[KEY_MAX], g[24], px[24];
+	char key[KEY_MAX], g[KEY_MAX], px[24];
 	const char *av[7];
 	size_t lens[7];
 	int n = 0, i, e;
@@ -1194,11 +1238,12 @@ sf_fleet_steer(const struct sf_fleet_conf *conf, const char *name,
 		av[n++] = g;
 		av[n++] = px;
 	} else {
-		/* The stored result goes; the running flight is this host's
-		 * business (sfexec(1), CAVEATS). */
-		snprintf(key, sizeof(key), "%s{%s}:cache", conf->prefix, name);
-		av[0] = "DEL";
+		snprintf(key, sizeof(key), "%s{%s}:lease", conf->prefix, name);
+		snprintf(g, sizeof(g), "%s{%s}:cache", conf->prefix, name);
+		av[n++] = forget_lua;
+		av[n++] = "2";
 		av[n++] = key;
+		av[n++] = g;
 	}
 	for (i = 0; i < n; i++)
 		lens[i] = strlen(av[i]);

@@ -39,6 +39,7 @@
  *                           when their presence expires (Redis's clock)
  *   PREFIX{NAME}:F:meta     for --list: started (ms), argv (packed, proto.h),
  *                           cut, and the bytes published, o and e
+ *   PREFIX{NAME}:F:forgotten  the lease of flight F once forgotten
  *   PREFIX{NAME}:F:cancel   a --cancel's grace (ms) for flight F's leader,
  *                           which takes it with its next renewal
  *   PREFIX{NAME}:cache      "ENDED_MS FENCE:TOKEN:PID:HOST": the last result
@@ -123,6 +124,8 @@ struct sf_fleet {
 	bool settled;               /* nothing left to say to Redis */
 	bool abandoning, abandoned; /* leader: see sf_fleet_abandon */
 	uint32_t followers;         /* leader: followers present, last seen */
+	bool forgotten;             /* --forget asked from a host: take no
+	                               joiners, store nothing */
 	bool cancel;                /* leader: --cancel asked from a host */
 	long cancel_ms;             /* with that grace */
 	char notice[256];           /* alone, failed, lost: why */
@@ -176,7 +179,11 @@ void sf_fleet_free(struct sf_fleet *f);
 /*
  * sf_fleet_steer — for sfexec --forget and --cancel with --redis: on the
  * Redis of conf, for the key whose file name is name, what SF_MSG_FORGET
- * removes the result stored in Redis (--ttl); SF_MSG_CANCEL asks the
+ * removes the result stored in Redis (--ttl) and lets the key go: the
+ * running flight's lease moves aside (PREFIX{NAME}:F:forgotten), so the
+ * next runner anywhere starts a new flight while this one runs on for
+ * those attached (its leader hears it with its next renewal, and stores
+ * nothing); SF_MSG_CANCEL asks the
  * running flight's leader, wherever it is, to cancel it with grace_ms
  * (it hears it with its next renewal, within a third of its lease, and
  * its followers end as its own invocations do).  Blocks for at most a few

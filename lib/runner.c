@@ -449,6 +449,16 @@ status(struct runner *r, struct sf_msg *m)
 	m->u.status.argvlen = (uint16_t)r->argvlen;
 }
 
+/* FORGET, from a control client or from another host (fleet.h). */
+static void
+forget(struct runner *r)
+{
+	r->forgotten = true;
+	close_door(r);
+	sf_hub_stop(r->hub, false);
+	release_key(r);
+}
+
 /* CANCEL, from a control client or from another host (fleet.h). */
 static void
 cancel(struct runner *r, long grace_ms)
@@ -474,10 +484,7 @@ on_control(void *arg, const struct sf_msg *req, struct sf_msg *answer)
 	}
 	answer->type = SF_MSG_DONE;
 	if (req->type == SF_MSG_FORGET && running && !r->forgotten) {
-		r->forgotten = true;
-		close_door(r);
-		sf_hub_stop(r->hub, false);
-		release_key(r);
+		forget(r);
 		answer->u.done.done = 1;
 	} else if (req->type == SF_MSG_CANCEL && running && !r->cancelled &&
 	    r->cmd.pid > 0) {
@@ -584,6 +591,8 @@ step(void *arg)
 			sf_command_abandon(&r->cmd);
 		} else if (r->fleet.cancel && !r->cancelled && r->cmd.pid > 0) {
 			cancel(r, r->fleet.cancel_ms);
+		} else if (r->fleet.forgotten && !r->forgotten) {
+			forget(r);
 		} else if (sf_hub_clients(r->hub) == 0 && !r->cancelled &&
 		    (!r->a->refresh || r->forgotten))
 			nobody_here(r);

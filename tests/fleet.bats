@@ -688,3 +688,38 @@ fresh_on() {
 	touch "$T/gate"
 	reap A
 }
+
+@test "--forget --redis of a running flight: the next invocation anywhere starts afresh; the forgotten one runs on for those attached and stores nothing" {
+	host_up hostA
+	host_up hostB
+	host_up hostC
+	on hostA A --redis "$RURL" --lease 1.5 --ttl 60 -k forgotten -- "$FC" count "$T/count" \
+		out 'old1\n' gate "$T/go" out 'old2\n'
+	wait_for 10 file_has "$T/A.out" old1
+	on hostB B --redis "$RURL" --lease 1.5 --ttl 60 -k forgotten -- "$FC" out 'x\n'
+	wait_for 10 file_has "$T/B.out" old1
+	SFEXEC_DIR=$T/hostC/rt sfrun --forget --redis "$RURL" -k forgotten
+	assert_status 0
+	# a newcomer on hostC runs its own flight at once
+	on hostC C --redis "$RURL" --lease 1.5 --ttl 60 -k forgotten -- "$FC" count "$T/count" out 'new\n'
+	reap C
+	assert_rc C 0
+	assert_file_is "$T/C.out" $'new\n'
+	assert_count "$T/count" 2
+	# the leader hears it with its next renewal, the follower with its
+	# next poll: both hosts' runners say so
+	wait_for 5 state_on hostA forgotten forgotten
+	wait_for 5 state_on hostB forgotten forgotten
+	touch "$T/go"
+	reap A
+	reap B
+	assert_rc A 0
+	assert_rc B 0
+	assert_file_is "$T/A.out" $'old1\nold2\n'
+	assert_file_is "$T/B.out" $'old1\nold2\n'
+	# what is stored is C's result, not the forgotten one's
+	on hostB D --redis "$RURL" --ttl 60 -k forgotten -- "$FC" count "$T/count" out 'ran\n'
+	reap D
+	assert_file_is "$T/D.out" $'new\n'
+	assert_count "$T/count" 2
+}

@@ -104,5 +104,13 @@ for l in sys.stdin:
 # (nsenter's child).
 inv_of() { pgrep -P "${PIDS[$1]}"; }
 
+# state_on HOST KEY STATE: HOST's runner of KEY is in STATE (--list).
+state_on() {
+	SFEXEC_DIR=$T/$1/rt "$SFEXEC" --list --json | python3 -c '
+import json, sys
+sys.exit(not any(r["key"] == sys.argv[1] and r["state"] == sys.argv[2]
+                 for r in map(json.loads, sys.stdin)))' "$2" "$3"
+}
+
 # stream_of KEY [FENCE]: the Redis key of flight FENCE's stream (default 1).
 stream_of() { echo "sfexec:{$(keyhash "$1")}:${2:-1}:out"; }
