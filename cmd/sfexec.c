@@ -453,6 +453,8 @@ cached(struct sf_opts *o, const struct sf_cli *cli)
 	return stream(stale, STDOUT_FILENO, STDERR_FILENO, cli);
 }
 
+/* ---- --list, --forget, --cancel ------------------------------------------------ */
+
 /*
  * Redis knows a key by its file name only (fleet.h): a fleet row
  * rows[local .. n) takes the key of this host's row of the same name, if
@@ -475,8 +477,6 @@ name_fleet_rows(struct sf_control_row *rows, size_t local, size_t n)
 				}
 			}
 }
-
-/* ---- --list, --forget, --cancel ------------------------------------------------ */
 
 static int
 list(const struct sf_opts *o, const struct sf_cli *cli)
