@@ -1227,11 +1227,13 @@ sf_fleet_steer(const struct sf_fleet_conf *conf, const char *name,
 	}
 	av[n++] = "EVAL";
 	if (what == SF_MSG_CANCEL) {
-		/* The request stands a whole lease: the leader's next renewal
-		 * (a third of it) hears it. */
+		/* The leader's next renewal hears it: within a third of its
+		 * lease, which this host does not know (up to a day).  The
+		 * request names one flight (F:cancel), so standing longer than
+		 * the flight harms nothing. */
 		snprintf(key, sizeof(key), "%s{%s}:lease", conf->prefix, name);
 		snprintf(g, sizeof(g), "%ld", grace_ms);
-		snprintf(px, sizeof(px), "%ld", conf->lease_ms);
+		snprintf(px, sizeof(px), "%ld", 24L * 3600 * 1000);
 		av[n++] = cancel_lua;
 		av[n++] = "1";
 		av[n++] = key;
