@@ -45,9 +45,10 @@ runner_pid() {
 }
 
 @test "--list: the table, one row per flight and per stored result" {
+	# B after A has started the flight: runner_of A reads A's "started" line
 	spawn A -v -k mirror-sync -- "$FC" out hello err e gate "$T/gate"
-	spawn B -k mirror-sync -- "$FC" out hello err e gate "$T/gate"
 	wait_attached 10 A
+	spawn B -k mirror-sync -- "$FC" out hello err e gate "$T/gate"
 	wait_for 10 file_has "$T/B.out" hello
 	sfrun --ttl 1h -k api-token -- "$FC" out token
 	sfrun --list
@@ -341,7 +342,9 @@ assert_runs_is() { assert_count "$T/count" "$1"; }
 
 @test "--cancel: a TERM-ignoring command gets SIGKILL after --grace; every invocation gets 137; nothing stored" {
 	local t0 t1
+	# B after A: A's command (the one with trapterm) is the flight's
 	spawn A -v --ttl 1h --cache-failures -k x -- "$FC" pgid "$T/x.pgid" trapterm "$T/term" out 'one\n' gate "$T/never"
+	wait_attached 10 A
 	spawn B -v -k x -- "$FC" pgid "$T/x.pgid" out 'one\n' gate "$T/never"
 	wait_attached 10 A B
 	wait_for 10 file_has "$T/B.out" one
