@@ -5,6 +5,7 @@
 #   make                     build sfexec and the libraries into $(O)
 #   make check               C unit tests + bats CLI tests
 #   make check SANITIZE=address,undefined
+#   make REDIS=no            without fleet mode (--redis; no hiredis)
 #   make bench               benchmarks (not part of check)
 #   make install PREFIX=/usr DESTDIR=/tmp/pkg
 
@@ -144,8 +145,18 @@ check-man:
 	else echo "ok - mandoc -T lint # skip: mandoc is not installed"; fi
 
 # Long fault tests (chaos rounds, soak): not in check, run by CI.
-check-long: $(O)/sfexec
+check-long: $(O)/sfexec check-noredis
 	SFEXEC=$(abspath $(O)/sfexec) $(BATS) tests/long/
+
+# The build without fleet mode (make REDIS=no) builds, runs a command and
+# refuses --redis with its one line.
+check-noredis:
+	$(MAKE) --no-print-directory O=$(O)/noredis REDIS=no $(O)/noredis/sfexec
+	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	 test "$$(SFEXEC_DIR=$$d/rt $(O)/noredis/sfexec -k k -- echo ran)" = ran && \
+	 ! SFEXEC_DIR=$$d/rt $(O)/noredis/sfexec --redis unix:///nowhere -k k -- true \
+	    2>$$d/err && grep -q 'built without Redis support' $$d/err && \
+	 echo "ok - make REDIS=no: runs, and refuses --redis"
 
 # The whole suite again with AddressSanitizer and UBSan.
 check-sanitize:
@@ -237,4 +248,4 @@ uninstall: uninstall-singleflight
 clean:
 	rm -rf build
 
-.PHONY: all redis-deps check check-deps check-unit check-cli check-all check-man check-long check-sanitize check-valgrind check-fuzz-corpus fuzz demo bench install uninstall clean
+.PHONY: all redis-deps check check-deps check-unit check-cli check-all check-man check-long check-noredis check-sanitize check-valgrind check-fuzz-corpus fuzz demo bench install uninstall clean
