@@ -59,24 +59,11 @@ host_up() {
 	echo "${HOSTPID[$name]}" >>"$T/.pids"
 }
 
-# on HOST [-i STDIN] [-e VAR=VAL]... NAME ARGS...
+# on HOST [-i STDIN] [-e VAR=VAL]... NAME ARGS...: spawn, inside HOST.
 on() {
-	local host=$1 in=/dev/null envs=()
+	local host=$1
 	shift
-	while :; do
-		case $1 in
-		-i) in=$2; shift 2 ;;
-		-e) envs+=("$2"); shift 2 ;;
-		*) break ;;
-		esac
-	done
-	local name=$1
-	shift
-	nsenter -t "${HOSTPID[$host]}" -p -u -m -- env --default-signal=INT,QUIT,PIPE,TERM \
-		SFEXEC_DIR="$T/$host/rt" "${envs[@]}" "$SFEXEC" "$@" \
-		<"$in" >"$T/$name.out" 2>"$T/$name.err" 3>&- 6>&- 7>&- 8>&- 9>&- &
-	PIDS[$name]=$!
-	echo $! >>"$T/.pids"
+	spawn -w "nsenter -t ${HOSTPID[$host]} -p -u -m --" -e SFEXEC_DIR="$T/$host/rt" "$@"
 }
 
 host_kill() { kill -KILL "${HOSTPID[$1]}"; }

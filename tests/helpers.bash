@@ -135,20 +135,22 @@ now_ms() { echo $(($(now_us) / 1000)); }
 # "$SFEXEC" ARGS in the background with stdout/stderr in $T/NAME.out and
 # $T/NAME.err (stdin /dev/null by default; fds 3 and 6-9 closed).  INT, QUIT, PIPE and TERM are
 # reset to their default action (a non-interactive shell would have the
-# invocation ignore SIGINT).  Its pid is ${PIDS[NAME]}.
+# invocation ignore SIGINT).  Its pid is ${PIDS[NAME]}.  -w "CMD ARG..."
+# runs it through CMD (words split at spaces; fleet_helpers.bash's `on`).
 spawn() {
-	local in=/dev/null cwd=. envs=()
+	local in=/dev/null cwd=. envs=() via=()
 	while :; do
 		case $1 in
 		-i) in=$2; shift 2 ;;
 		-C) cwd=$2; shift 2 ;;
 		-e) envs+=("$2"); shift 2 ;;
+		-w) read -r -a via <<<"$2"; shift 2 ;;
 		*) break ;;
 		esac
 	done
 	local name=$1
 	shift
-	(cd "$cwd" && exec env --default-signal=INT,QUIT,PIPE,TERM "${envs[@]}" \
+	(cd "$cwd" && exec "${via[@]}" env --default-signal=INT,QUIT,PIPE,TERM "${envs[@]}" \
 		"$SFEXEC" "$@") <"$in" >"$T/$name.out" 2>"$T/$name.err" \
 		3>&- 6>&- 7>&- 8>&- 9>&- &
 	PIDS[$name]=$!
