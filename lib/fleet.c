@@ -325,6 +325,30 @@ let_go(struct sf_fleet *f)
 	f->settled = true;
 }
 
+/*
+ * A lease's value, "FENCE:TOKEN:PID:HOST": the fence (not checked when
+ * fence is NULL), the pid, and where the host name (1 to 255 bytes) lies in
+ * v.  0, or -1 when v is not of that shape.
+ */
+static int
+split_lease(const char *v, size_t len, uint64_t *fence, uint64_t *pid,
+    const char **host, size_t *hostlen)
+{
+	const char *c1, *c2, *c3, *end = v + len;
+
+	if ((c1 = memchr(v, ':', len)) == NULL ||
+	    (c2 = memchr(c1 + 1, ':', (size_t)(end - c1 - 1))) == NULL ||
+	    (c3 = memchr(c2 + 1, ':', (size_t)(end - c2 - 1))) == NULL ||
+	    (fence != NULL &&
+	    sf_redis_decimal(v, (size_t)(c1 - v), UINT64_MAX, fence) == -1) ||
+	    sf_redis_decimal(c2 + 1, (size_t)(c3 - c2 - 1), INT32_MAX, pid) == -1 ||
+	    end - c3 - 1 < 1 || end - c3 - 1 > 255)
+		return -1;
+	*host = c3 + 1;
+	*hostlen = (size_t)(end - c3 - 1);
+	return 0;
+}
+
 /* The follower's flight ends with a line (owner lost, Redis lost, ...). */
 static void
 follower_fail(struct sf_fleet *f, const char *fmt, const char *a,
@@ -1045,23 +1069,19 @@ static int
 parse_lease(struct sf_fleet *f, const char *v, size_t len)
 {
 	struct sf_fleet_impl *m = f->impl;
-	const char *c1, *c2, *c3, *end = v + len;
+	const char *host;
 	uint64_t fence, pid;
+	size_t hostlen;
 
 	if (len >= VALUE_MAX || memchr(v, '\0', len) != NULL ||
-	    (c1 = memchr(v, ':', len)) == NULL ||
-	    (c2 = memchr(c1 + 1, ':', (size_t)(end - c1 - 1))) == NULL ||
-	    (c3 = memchr(c2 + 1, ':', (size_t)(end - c2 - 1))) == NULL ||
-	    sf_redis_decimal(v, (size_t)(c1 - v), UINT64_MAX, &fence) == -1 ||
-	    sf_redis_decimal(c2 + 1, (size_t)(c3 - c2 - 1), INT32_MAX, &pid) == -1 ||
-	    end - c3 - 1 < 1 || (size_t)(end - c3 - 1) >= sizeof(f->host))
+	    split_lease(v, len, &fence, &pid, &host, &hostlen) == -1)
 		return -1;
 	memcpy(m->value, v, len);
 	m->value[len] = '\0';
 	f->fence = fence;
 	f->leader_pid = (long)pid;
-	memcpy(f->host, c3 + 1, (size_t)(end - c3 - 1));
-	f->host[end - c3 - 1] = '\0';
+	memcpy(f->host, host, hostlen);
+	f->host[hostlen] = '\0';
 	snprintf(m->k_out, sizeof(m->k_out), "%s%" PRIu64 ":out", m->base, fence);
 	snprintf(m->k_presence, sizeof(m->k_presence), "%s%" PRIu64 ":presence",
 	    m->base, fence);
@@ -1199,32 +1219,51 @@ on_steer_lost(void *arg, int err, const char *why)
 	sf_loop_stop(st->loop);
 }
 
+/*
+ * A connection of the CLI's own (--list, --forget, --cancel) on a loop of
+ * its own, for one exchange: st's cause, answer, url and loop are set,
+ * *rc connected.  0, or -1 with the cause and nothing left open.
+ */
+static int
+open_private(const struct sf_fleet_conf *conf, struct steer *st,
+    sf_redis **rc, char *cause, size_t causelen)
+{
+	struct sf_redis_url u;
+	char why[200];
+
+	*st = (struct steer){ .answer = -1, .cause = cause, .causelen = causelen,
+	    .url = conf->url };
+	*rc = NULL;
+	cause[0] = '\0';
+	if (sf_redis_url_parse(conf->url, &u, cause, causelen) == -1)
+		return -1;
+	if ((st->loop = sf_loop_new()) == NULL) {
+		snprintf(cause, causelen, "%s", strerror(errno));
+		return -1;
+	}
+	if ((*rc = sf_redis_connect(st->loop, &u, conf->password, CONNECT_MS,
+	    CONNECT_MS, on_steer_lost, st, why, sizeof(why))) == NULL) {
+		snprintf(cause, causelen, "Redis at %s: %s", conf->url, why);
+		sf_loop_free(st->loop);
+		st->loop = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int
 sf_fleet_steer(const struct sf_fleet_conf *conf, const char *name,
     int what, long grace_ms, char *cause, size_t causelen)
 {
-	struct sf_redis_url u;
-	struct steer st = { .answer = -1, .cause = cause, .causelen = causelen,
-	    .url = conf->url };
+	struct steer st;
 	sf_redis *rc;
 	char key[KEY_MAX], g[KEY_MAX], px[24];
 	const char *av[7];
 	size_t lens[7];
 	int n = 0, i, e;
 
-	cause[0] = '\0';
-	if (sf_redis_url_parse(conf->url, &u, cause, causelen) == -1)
+	if (open_private(conf, &st, &rc, cause, causelen) == -1)
 		return -1;
-	if ((st.loop = sf_loop_new()) == NULL) {
-		snprintf(cause, causelen, "%s", strerror(errno));
-		return -1;
-	}
-	if ((rc = sf_redis_connect(st.loop, &u, conf->password, CONNECT_MS,
-	    CONNECT_MS, on_steer_lost, &st, key, sizeof(key))) == NULL) {
-		snprintf(cause, causelen, "Redis at %s: %s", conf->url, key);
-		sf_loop_free(st.loop);
-		return -1;
-	}
 	av[n++] = "EVAL";
 	if (what == SF_MSG_CANCEL) {
 		/* The leader's next renewal hears it: within a third of its
@@ -1370,16 +1409,13 @@ row_meta(struct sf_control_row *row, redisReply **m)
 static char *
 lease_host(const char *v, size_t len, pid_t *pid)
 {
-	const char *c1, *c2, *c3, *end = v + len;
+	const char *host;
 	uint64_t p;
+	size_t hostlen;
 	char *h;
 
-	if ((c1 = memchr(v, ':', len)) == NULL ||
-	    (c2 = memchr(c1 + 1, ':', (size_t)(end - c1 - 1))) == NULL ||
-	    (c3 = memchr(c2 + 1, ':', (size_t)(end - c2 - 1))) == NULL ||
-	    sf_redis_decimal(c2 + 1, (size_t)(c3 - c2 - 1), INT32_MAX, &p) == -1 ||
-	    end - c3 - 1 < 1 || end - c3 - 1 > 255 ||
-	    (h = strndup(c3 + 1, (size_t)(end - c3 - 1))) == NULL)
+	if (split_lease(v, len, NULL, &p, &host, &hostlen) == -1 ||
+	    (h = strndup(host, hostlen)) == NULL)
 		return NULL;
 	*pid = (pid_t)p;
 	return h;
@@ -1527,24 +1563,16 @@ int
 sf_fleet_list(const struct sf_fleet_conf *conf, int64_t now_ns,
     struct sf_control_row **rows, size_t *n, char *cause, size_t causelen)
 {
-	struct sf_redis_url u;
 	struct lister l;
 	const char *p;
-	char why[200];
 	size_t k = 0;
 	int rc = -1;
 
 	memset(&l, 0, sizeof(l));
-	l.st.cause = cause;
-	l.st.causelen = causelen;
-	l.st.url = conf->url;
 	l.conf = conf;
 	l.rows = rows;
 	l.n = n;
 	l.now_ns = now_ns;
-	cause[0] = '\0';
-	if (sf_redis_url_parse(conf->url, &u, cause, causelen) == -1)
-		return -1;
 	/* The prefix is matched as it is: glob's characters escaped. */
 	for (p = conf->prefix; *p != '\0' && k + 8 < sizeof(l.pattern); p++) {
 		if (strchr("*?[]\\", *p) != NULL)
@@ -1552,16 +1580,12 @@ sf_fleet_list(const struct sf_fleet_conf *conf, int64_t now_ns,
 		l.pattern[k++] = *p;
 	}
 	snprintf(l.pattern + k, sizeof(l.pattern) - k, "{*}:*");
-	if ((l.names = calloc(LIST_NAMES, sizeof(*l.names))) == NULL ||
-	    (l.st.loop = sf_loop_new()) == NULL) {
+	if ((l.names = calloc(LIST_NAMES, sizeof(*l.names))) == NULL) {
 		snprintf(cause, causelen, "%s", strerror(errno));
-		goto out;
+		return -1;
 	}
-	if ((l.rc = sf_redis_connect(l.st.loop, &u, conf->password, CONNECT_MS,
-	    CONNECT_MS, on_steer_lost, &l.st, why, sizeof(why))) == NULL) {
-		snprintf(cause, causelen, "Redis at %s: %s", conf->url, why);
+	if (open_private(conf, &l.st, &l.rc, cause, causelen) == -1)
 		goto out;
-	}
 	list_scan(&l, "0", 1);
 	sf_loop_run(l.st.loop, NULL, NULL);
 	if (cause[0] == '\0' && l.answered == l.nnames)
