@@ -153,12 +153,41 @@ static const char cancel_lua[] =
     "    ARGV[1], 'PX', ARGV[2]) "
     "return 1";
 
+/*
+ * The ID no entry can follow: XADD * after it fails ("the stream has
+ * exhausted the last possible ID").  The guard puts an entry "lost" there
+ * to close a stream whose leader lost its lease.
+ */
+#define CLOSED_ID "18446744073709551615-18446744073709551615"
+
+/*
+ * KEYS lease, out, meta; ARGV v, lease ms, "o" or "e", the chunk's size:
+ * the first command of the transaction that appends a chunk (send_chunk).
+ * The chunk itself does not pass through Lua, which would hash every byte
+ * of it (a third of Redis's time at full speed): 1 the lease is ours, and
+ * the XADD after us adds the chunk; 0 it is not, and the stream is closed
+ * so that the XADD fails, in this transaction and in any later one.
+ */
+static const char guard_lua[] =
+    OURS
+    "if not ours(ARGV[1]) then "
+    "  redis.pcall('XADD', KEYS[2], '" CLOSED_ID "', 'lost', '1') "
+    "  if redis.call('PTTL', KEYS[2]) == -1 then "
+    "    redis.call('PEXPIRE', KEYS[2], " KEEP_MS_TEXT ") "
+    "  end "
+    "  return 0 "
+    "end "
+    "redis.call('HINCRBY', KEYS[3], ARGV[3], ARGV[4]) "
+    "redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
+    "return 1";
+
 /* KEYS lease, out, presence, cache, meta; ARGV v, lease ms, "end" or "", then
- * the entry's fields and values: 0 not ours, 1 added.  "end": the flight
- * is over and the second argument is how long to keep its result (0: not
- * a result to keep); the stream is kept at least SF_FLEET_KEEP_MS for late
- * readers, and as long as the result when there is one, which the cache
- * key then names: "ENDED_MS V" (V without a stopping mark). */
+ * the entry's fields and values (the end, or "big"): 0 not ours, 1 added.
+ * "end": the flight is over and the second argument is how long to keep
+ * its result (0: not a result to keep); the stream is kept at least
+ * SF_FLEET_KEEP_MS for late readers, and as long as the result when there
+ * is one, which the cache key then names: "ENDED_MS V" (V without a
+ * stopping mark). */
 static const char append_lua[] =
     OURS
     "local h = ours(ARGV[1]) "
@@ -166,9 +195,6 @@ static const char append_lua[] =
     "local e = {} "
     "for i = 4, #ARGV do e[#e + 1] = ARGV[i] end "
     "redis.call('XADD', KEYS[2], '*', unpack(e)) "
-    "if ARGV[4] == 'o' or ARGV[4] == 'e' then "
-    "  redis.call('HINCRBY', KEYS[5], ARGV[4], #ARGV[5]) "
-    "end "
     "if ARGV[3] == 'end' then "
     "  local keep = tonumber(ARGV[2]) "
     "  redis.call('PEXPIRE', KEYS[2], math.max(keep, " KEEP_MS_TEXT ")) "
@@ -273,6 +299,7 @@ struct sf_fleet_impl {
 	struct sf_msg fin;
 	uint64_t keep_ms;           /* the result's, 0: none to keep */
 	bool finished;              /* the end is in Redis */
+	char refused[200];          /* why Redis refused part of a chunk */
 	int keeping;                /* sf_fleet_keep's, unanswered */
 	/* follower: reading */
 	char last_id[64];
@@ -368,6 +395,13 @@ follower_fail(struct sf_fleet *f, const char *fmt, const char *a,
 	snprintf(x->u.exit.name, sizeof(x->u.exit.name), fmt, a, b);
 	x->u.exit.namelen = (uint8_t)strlen(x->u.exit.name);
 	let_go(f);
+}
+
+static void
+owner_lost(struct sf_fleet *f)
+{
+	follower_fail(f, "flight owner on %s lost (its lease on Redis ran "
+	    "out, was given up or was taken)%s", f->host, "");
 }
 
 /* The leader lost its lease: the runner stops the command. */
@@ -630,6 +664,83 @@ append(struct sf_fleet *f, const char *mode, int nfields, const char **fields,
 	    append_lua, 5, keys, 3 + nfields, args, arglens);
 }
 
+/* A command of send_chunk's transaction was refused (maxmemory, a key of
+ * the wrong type): EXEC then fails, and this says why. */
+static void
+on_queued(void *arg, redisReply *r)
+{
+	struct sf_fleet *f = arg;
+	struct sf_fleet_impl *m = f->impl;
+
+	if (r->type == REDIS_REPLY_ERROR && m->refused[0] == '\0')
+		snprintf(m->refused, sizeof(m->refused), "%s", r->str);
+}
+
+/* EXEC: the guard's answer, the XADD's, the PEXPIRE's. */
+static void
+on_chunk(void *arg, redisReply *r)
+{
+	struct sf_fleet *f = arg;
+	struct sf_fleet_impl *m = f->impl;
+
+	m->inflight--;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    !is_int(r->element[0])) {
+		leader_alone(f, m->refused[0] != '\0' ? m->refused : oddity(r));
+		return;
+	}
+	if (r->element[0]->integer != 1) {
+		leader_lost(f, "another host holds it now");
+		return;
+	}
+	if (r->element[1]->type != REDIS_REPLY_STRING) {
+		leader_alone(f, oddity(r->element[1]));
+		return;
+	}
+	publish(f);
+}
+
+/*
+ * Append one chunk of stream s: MULTI, the guard, XADD, PEXPIRE, EXEC, so
+ * that the chunk is added only if the lease is ours when Redis runs the
+ * transaction (guard_lua).  All five go at once, and nothing of ours can
+ * come between them.
+ */
+static int
+send_chunk(struct sf_fleet *f, int s, const void *data, size_t len)
+{
+	struct sf_fleet_impl *m = f->impl;
+	char ms[24], size[24], keep[24];
+	const char *field = s == 0 ? "o" : "e";
+	const char *keys[3] = { m->k_lease, m->k_out, m->k_meta };
+	const char *args[4] = { m->value, ms, field, size };
+	const char *av[5];
+	size_t lens[5];
+
+	if (sf_redis_pending(m->rc) + 5 > SF_REDIS_QUEUE)
+		return -1;
+	snprintf(ms, sizeof(ms), "%ld", m->lease_ms);
+	snprintf(size, sizeof(size), "%zu", len);
+	snprintf(keep, sizeof(keep), "%ld", m->lease_ms + SF_FLEET_KEEP_MS);
+	av[0] = "MULTI"; lens[0] = 5;
+	if (sf_redis_command(m->rc, 0, on_queued, f, 1, av, lens) == -1 ||
+	    eval(f, 0, on_queued, guard_lua, 3, keys, 4, args, NULL) == -1)
+		return -1;
+	av[0] = "XADD"; lens[0] = 4;
+	av[1] = m->k_out; lens[1] = strlen(m->k_out);
+	av[2] = "*"; lens[2] = 1;
+	av[3] = field; lens[3] = 1;
+	av[4] = data; lens[4] = len;
+	if (sf_redis_command(m->rc, 0, on_queued, f, 5, av, lens) == -1)
+		return -1;
+	av[0] = "PEXPIRE"; lens[0] = 7;
+	av[2] = keep; lens[2] = strlen(keep);
+	if (sf_redis_command(m->rc, 0, on_queued, f, 3, av, lens) == -1)
+		return -1;
+	av[0] = "EXEC"; lens[0] = 4;
+	return sf_redis_command(m->rc, 0, on_chunk, f, 1, av, lens);
+}
+
 /* The end of the flight as its last entry (fleet.h). */
 static void
 send_end(struct sf_fleet *f)
@@ -717,9 +828,7 @@ publish(struct sf_fleet *f)
 			leader_alone(f, "cannot read this host's spool");
 			return;
 		}
-		fields[0] = s == 0 ? "o" : "e"; lens[0] = 1;
-		fields[1] = (const char *)m->buf; lens[1] = (size_t)got;
-		if (append(f, "", 2, fields, lens) == -1) {
+		if (send_chunk(f, s, m->buf, (size_t)got) == -1) {
 			leader_alone(f, "cannot send");
 			return;
 		}
@@ -886,6 +995,10 @@ take_entry(struct sf_fleet *f, const redisReply *e)
 		let_go(f);
 		return 1;
 	}
+	if (k->len == 4 && memcmp(k->str, "lost", 4) == 0 && fv->elements == 2) {
+		owner_lost(f);      /* closed by guard_lua */
+		return 1;
+	}
 	if (k->len == 3 && memcmp(k->str, "big", 3) == 0 && fv->elements == 2) {
 		char limit[24];
 		uint64_t lim;
@@ -948,8 +1061,7 @@ on_read(void *arg, redisReply *r)
 			follower_fail(f, "the result stored in %s on Redis at %s "
 			    "expired while it was read", m->k_out, f->conf->url);
 		else
-			follower_fail(f, "flight owner on %s lost (its lease on "
-			    "Redis ran out, was given up or was taken)%s", f->host, "");
+			owner_lost(f);
 		return;
 	}
 	read_more(f, !m->draining);

@@ -34,7 +34,10 @@
  *                           order the leader read them; the last entry is
  *                           "x" "HOW CODE ERR OUTSIZE ERRSIZE" (and "n" the
  *                           name EXIT carries), or "big" LIMIT when the
- *                           output went past --redis-max-bytes
+ *                           output went past --redis-max-bytes, or "lost"
+ *                           "1" at the last possible ID when a leader that
+ *                           lost its lease tried to write (fleet.c,
+ *                           guard_lua)
  *   PREFIX{NAME}:F:presence followers' runners ("HOST:PID:TOKEN"), scored with
  *                           when their presence expires (Redis's clock)
  *   PREFIX{NAME}:F:meta     for --list: started (ms), argv (packed, proto.h),
@@ -51,9 +54,10 @@
  * run per TTL fleet-wide, and a stale-while-revalidate refresh on one host
  * replays what another host's refresh stored.
  *
- * Every write of the leader is a Lua script that first checks that the
- * lease still holds its own value, so a leader that was frozen or cut off
- * past its lease cannot add a byte to anyone's stream.
+ * Every write of the leader first checks, atomically with the write, that
+ * the lease still holds its own value (a Lua script; for a chunk of
+ * output, a transaction that begins with one), so a leader that was frozen
+ * or cut off past its lease cannot add a byte to anyone's stream.
  */
 #ifndef SF_FLEET_H
 #define SF_FLEET_H

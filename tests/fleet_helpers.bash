@@ -101,3 +101,10 @@ sys.exit(not any(r["key"] == sys.argv[1] and r["state"] == sys.argv[2]
 
 # stream_of KEY [FENCE]: the Redis key of flight FENCE's stream (default 1).
 stream_of() { echo "sfexec:{$(keyhash "$1")}:${2:-1}:out"; }
+
+# assert_closed STREAM: STREAM's last entry is the one a leader that lost
+# its lease leaves (fleet.c, guard_lua): "lost" at the last possible ID.
+assert_closed() {
+	assert_equal $'18446744073709551615-18446744073709551615\nlost\n1' \
+		"$(rcli xrevrange "$1" + - count 1)" "the last entry of $1"
+}
