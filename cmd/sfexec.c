@@ -302,8 +302,8 @@ attach(const struct sf_opts *o, const struct sf_cli *cli, sf_flight **fp)
 		else
 			msg("joined flight (started in another PID namespace)");
 	}
-	if (sf_flight_notice(f)[0] != '\0' && !quiet)
-		msg("%s", sf_flight_notice(f));
+	if (sf_flight_notice(f, cli->verbose)[0] != '\0' && !quiet)
+		msg("%s", sf_flight_notice(f, cli->verbose));
 	sf_flight_on_note(f, on_note, NULL);
 	*fp = f;
 	return -1;

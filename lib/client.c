@@ -224,6 +224,7 @@ sf_client_hello(int fd, const struct sf_opts *o, enum sf_role role,
 		goto fail;
 	}
 	memcpy(f->notice, m.u.welcome.notice, sizeof(f->notice));
+	f->notice_verbose = (m.u.welcome.flags & SF_WELCOME_VERBOSE) != 0;
 	consume(f, len);
 	/* Not sent (the runner failed at start, or died): the stream that
 	 * follows says what became of the flight. */
@@ -247,7 +248,11 @@ enum sf_role sf_flight_role(const sf_flight *f) { return f->role; }
 pid_t sf_flight_runner(const sf_flight *f) { return f->runner; }
 pid_t sf_flight_starter(const sf_flight *f) { return f->starter; }
 long long sf_flight_age(const sf_flight *f) { return f->age; }
-const char *sf_flight_notice(const sf_flight *f) { return f->notice; }
+const char *
+sf_flight_notice(const sf_flight *f, bool verbose)
+{
+	return f->notice_verbose && !verbose ? "" : f->notice;
+}
 
 void
 sf_flight_on_note(sf_flight *f, sf_flight_note_fn *fn, void *arg)

@@ -29,6 +29,7 @@ struct sf_flight {
 	long long deadline;         /* clock.h milliseconds; -1: none */
 	long long age;              /* a replayed result's age (ms) */
 	char notice[SF_PROTO_MAX_NAME + 1]; /* WELCOME's, or "" */
+	bool notice_verbose;        /* ... to be said under -v only */
 	int relay;                  /* the starter: write end of the command's
 	                               stdin, fed from our terminal; or -1 */
 	int tty;                    /* our terminal, opened non-blocking; or -1 */

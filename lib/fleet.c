@@ -1249,6 +1249,10 @@ on_elected(void *arg, redisReply *r)
 		return;
 	}
 	f->role = SF_FLEET_FOLLOWER;
+	snprintf(f->notice, sizeof(f->notice), code->integer == 4 ?
+	    "replaying the result that %.200s stored in Redis (its runner, pid %ld there)" :
+	    "following the flight of %.200s through Redis (its runner, pid %ld there, runs the command)",
+	    f->host, f->leader_pid);
 	if (code->integer == 4) {
 		/* A finished flight's stream: read it to its end at once. */
 		m->replaying = m->draining = true;

@@ -132,7 +132,8 @@ struct sf_fleet {
 	                               joiners, store nothing */
 	bool cancel;                /* leader: --cancel asked from a host */
 	long cancel_ms;             /* with that grace */
-	char notice[256];           /* alone, failed, lost: why */
+	char notice[256];           /* alone, failed, lost: why; follower:
+	                               whose flight (said under -v) */
 
 	struct sf_fleet_impl *impl;
 };

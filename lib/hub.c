@@ -335,6 +335,8 @@ welcome(struct client *c)
 	m.u.welcome.starter = c->h->a.starter;
 	m.u.welcome.pgid = c->h->a.pgid;
 	if (c->h->a.notice != NULL) {
+		if (c->h->a.notice_verbose)
+			m.u.welcome.flags = SF_WELCOME_VERBOSE;
 		m.u.welcome.noticelen = (uint8_t)strnlen(c->h->a.notice,
 		    SF_PROTO_MAX_NAME);
 		memcpy(m.u.welcome.notice, c->h->a.notice, m.u.welcome.noticelen);

@@ -29,6 +29,7 @@ struct sf_hub_args {
 	int listenfd;                   /* bound and listening; the hub owns it */
 	uint32_t runner, starter, pgid; /* WELCOME's fields */
 	const char *notice;             /* WELCOME's notice, or NULL */
+	bool notice_verbose;            /* ... for -v only */
 	/* Whether a connected peer may join: 0, or a reason (enum sf_refuse). */
 	int (*admit)(void *arg, const struct ucred *peer);
 	/* A client's CACHE (proto.h): called with its fields and the cache

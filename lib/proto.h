@@ -31,13 +31,15 @@
  *                               HELLO's layout is the same in every version, so
  *                               a client of another version always gets a clean
  *                               REFUSE (SF_REFUSE_VERSION), never a misreading.
- *   runner -> client   WELCOME  u16 version, u16 flags (0), u32 runner pid,
+ *   runner -> client   WELCOME  u16 version, u16 flags, u32 runner pid,
  *                               u32 starter pid, u32 command process group
  *                               (0: none on this host, fleet.h), then
  *                               0..SF_PROTO_MAX_NAME bytes of a notice the
  *                               invocation prints (--redis-optional: Redis
  *                               could not be reached, the flight is this
- *                               host's only).
+ *                               host's only); with SF_WELCOME_VERBOSE, only
+ *                               under -v (the host whose flight this one
+ *                               follows).
  *                  or  REFUSE   u8 reason (enum sf_refuse), then the runner closes.
  *   client -> runner   CACHE    u64 keep_ms, u8 flags, with exactly one
  *                               descriptor in SCM_RIGHTS on its first byte: a
@@ -200,6 +202,9 @@
 #define SF_HELLO_ORDER        0x0001  /* send me SF_ORDER's SPOOL and DATA */
 #define SF_HELLO_CACHE        0x0002  /* a CACHE frame follows WELCOME */
 #define SF_HELLO_CONTROL      0x0004  /* a control request follows HELLO */
+
+/* WELCOME's flags. */
+#define SF_WELCOME_VERBOSE    0x0001  /* the notice is for -v only */
 
 /* STATUS's flags. */
 #define SF_STATUS_DERIVED     0x01    /* the key was derived from the command */

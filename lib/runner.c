@@ -715,8 +715,11 @@ begin(struct runner *r)
 	if (sf_unixsock_peer(a->starterfd, &cr) == 0)
 		ha.starter = (uint32_t)cr.pid;
 	ha.pgid = (uint32_t)(r->cmd.pid > 0 ? r->cmd.pid : 0);
-	if (r->fleet.conf != NULL && r->fleet.role == SF_FLEET_ALONE)
+	if (r->fleet.conf != NULL && (r->fleet.role == SF_FLEET_ALONE ||
+	    r->fleet.role == SF_FLEET_FOLLOWER)) {
 		ha.notice = r->fleet.notice;
+		ha.notice_verbose = r->fleet.role == SF_FLEET_FOLLOWER;
+	}
 	ha.admit = admit;
 	ha.cache = on_cache;
 	ha.control = on_control;

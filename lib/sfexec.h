@@ -17,6 +17,7 @@
 #ifndef SF_SFEXEC_H
 #define SF_SFEXEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -81,9 +82,10 @@ enum sf_role sf_flight_role(const sf_flight *f);
 pid_t sf_flight_runner(const sf_flight *f);   /* the runner's pid */
 pid_t sf_flight_starter(const sf_flight *f);  /* the starter's pid */
 long long sf_flight_age(const sf_flight *f);  /* SF_REPLAYED: the result's age, ms */
-/* sf_flight_notice — what the runner wants the invocation to say (fleet
- * mode on this host only, --redis-optional), or "". */
-const char *sf_flight_notice(const sf_flight *f);
+/* sf_flight_notice — what the runner wants the invocation to say, or "":
+ * fleet mode on this host only (--redis-optional); and when verbose
+ * (-v), the host whose flight this host follows. */
+const char *sf_flight_notice(const sf_flight *f, bool verbose);
 
 /*
  * sf_flight_stream — copy the flight's stdout to out and stderr to err as it

@@ -43,7 +43,7 @@ fresh_on() {
 	host_up hostA
 	host_up hostB
 	host_up hostC
-	local h i
+	local h i lines
 	on hostA A1 -v --redis "$RURL" -k deploy -- "$FC" count "$T/count" out 'out\n' \
 		err 'err\n' gate "$T/go" out 'done\n' exit 3
 	wait_for 10 file_has "$T/A1.out" out
@@ -54,9 +54,19 @@ fresh_on() {
 	done
 	wait_for 10 file_has "$T/hostC-3.out" out
 	wait_for 10 file_has "$T/hostB-2.out" out
+	# -v on a follower host: which host runs the command
+	on hostB V -v --redis "$RURL" -k deploy -- "$FC" out 'other\n'
+	wait_for 10 file_has "$T/V.out" out
 	touch "$T/go"
 	reap A1
 	assert_rc A1 3
+	reap V
+	assert_rc V 3
+	mapfile -t lines <"$T/V.err"
+	assert_equal 3 "${#lines[@]}" "lines of V.err"
+	assert_match '^sfexec: joined flight \(started by pid [0-9]+\)$' "${lines[0]}"
+	assert_match '^sfexec: following the flight of hostA through Redis \(its runner, pid [0-9]+ there, runs the command\)$' "${lines[1]}"
+	assert_equal err "${lines[2]}"
 	for h in hostA hostB hostC; do
 		for i in 2 3; do
 			reap "$h-$i"
@@ -586,6 +596,7 @@ fresh_on() {
 	host_up hostA
 	host_up hostB
 	host_up hostC
+	local lines
 	on hostA A --redis "$RURL" --ttl 60 -k report -- "$FC" count "$T/count" out 'result\n' err 'note\n'
 	reap A
 	assert_rc A 0
@@ -595,6 +606,14 @@ fresh_on() {
 	assert_file_is "$T/B.out" $'result\n'
 	assert_file_is "$T/B.err" $'note\n'
 	assert_count "$T/count" 1
+	on hostC V -v --redis "$RURL" --ttl 60 -k report -- "$FC" count "$T/count" out 'other\n'
+	reap V
+	assert_rc V 0
+	mapfile -t lines <"$T/V.err"
+	assert_equal 3 "${#lines[@]}" "lines of V.err"
+	assert_match '^sfexec: started flight \(runner pid [0-9]+\)$' "${lines[0]}"
+	assert_match '^sfexec: replaying the result that hostA stored in Redis \(its runner, pid [0-9]+ there\)$' "${lines[1]}"
+	assert_equal note "${lines[2]}"
 	# hostB stored it too: a hit there needs no Redis
 	redis_down
 	on hostB B2 --redis "$RURL" --ttl 60 -k report -- "$FC" count "$T/count" out 'other\n'

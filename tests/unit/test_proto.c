@@ -459,8 +459,8 @@ two_frames_back_to_back(void **state)
 	assert_int_equal(o.u.refuse.reason, SF_REFUSE_KEY);
 }
 
-/* WELCOME's notice (version 5): none, some, the most; one byte past the
- * most is refused.  EXIT's SF_END_FLEET carries its line in name. */
+/* WELCOME's notice (version 5): none, some, the most, one for -v only
+ * (SF_WELCOME_VERBOSE); one byte past the most is refused.  EXIT's SF_END_FLEET carries its line in name. */
 static void
 welcome_notice_and_fleet_end(void **state)
 {
@@ -478,6 +478,11 @@ welcome_notice_and_fleet_end(void **state)
 	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER + 21);
 	assert_string_equal(o.u.welcome.notice, "hello");
 	assert_int_equal(o.u.welcome.runner, 7);
+	assert_int_equal(o.u.welcome.flags, 0);
+	m.u.welcome.flags = SF_WELCOME_VERBOSE;
+	roundtrip(&m, &o);
+	assert_int_equal(o.u.welcome.flags, SF_WELCOME_VERBOSE);
+	m.u.welcome.flags = 0;
 	m.u.welcome.noticelen = SF_PROTO_MAX_NAME;
 	memset(m.u.welcome.notice, 'n', SF_PROTO_MAX_NAME);
 	assert_int_equal(roundtrip(&m, &o), SF_PROTO_HEADER + 16 + SF_PROTO_MAX_NAME);
