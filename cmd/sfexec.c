@@ -235,6 +235,10 @@ report(const struct sf_outcome *oc, pid_t runner, const char *timeout_arg)
 	case SF_END_FLEET:
 		msg("%s", oc->name);
 		return EXIT_FAILURE_;
+	case SF_END_BUSY:
+		if (!quiet)
+			msg("%s", oc->name);
+		return EXIT_BUSY;
 	case SF_END_OWNER_DIED:
 		if (runner > 0)
 			msg("flight owner (pid %ld) died", (long)runner);
@@ -584,6 +588,7 @@ fleet_conf(const struct sf_cli *cli, struct sf_fleet_conf *c)
 	c->max_bytes = cli->redis_max_bytes >= 0 ? cli->redis_max_bytes :
 	    SF_FLEET_MAX_BYTES;
 	c->optional = cli->redis_optional != 0;
+	c->no_wait = cli->no_wait != 0;
 	/* --refresh reads no stored result, here or in Redis. */
 	c->ttl_ms = cli->ttl_ms > 0 && !cli->refresh ? cli->ttl_ms : 0;
 	if (sf_fleet_check(c, cause, sizeof(cause)) == -1) {

@@ -62,21 +62,23 @@
 
 /*
  * KEYS lease, fence, cache; ARGV ":TOKEN:PID:HOST", lease ms, member, TTL
- * ms (0: none); the flight's keys begin as the lease's does, "P{NAME}:".
- * {1, v} we lead; {0, v} we follow v (and are present); {2, v} a flight is
- * stopping; {3, v} the lease is not ours to read; {4, v} no flight, but
- * v's result, stored less than the TTL ago, is there to replay.  Ten words
- * in all: Redis refuses more from a client that has not authenticated,
- * and NOAUTH is then the clearer answer.
+ * ms (0: none) followed by "n" for -n; the flight's keys begin as the
+ * lease's does, "P{NAME}:".  {1, v} we lead; {0, v} we follow v (and are
+ * present); {2, v} a flight is stopping; {3, v} the lease is not ours to
+ * read; {4, v} no flight, but v's result, stored less than the TTL ago, is
+ * there to replay; {5, v} -n, and flight v runs (or stops).  Ten words in
+ * all: Redis refuses more from a client that has not authenticated, and
+ * NOAUTH is then the clearer answer.
  */
 static const char elect_lua[] =
     "local v = redis.call('GET', KEYS[1]) "
+    "local ttl = tonumber(string.match(ARGV[4], '^%d+')) "
     "if not v then "
-    "  local c = tonumber(ARGV[4]) > 0 and redis.call('GET', KEYS[3]) "
+    "  local c = ttl > 0 and redis.call('GET', KEYS[3]) "
     "  if c then "
     "    local e, cv = string.match(c, '^(%d+) (.+)$') "
     "    " NOW_MS
-    "    if e and now - tonumber(e) < tonumber(ARGV[4]) then "
+    "    if e and now - tonumber(e) < ttl then "
     "      return {4, cv} "
     "    end "
     "  end "
@@ -85,6 +87,7 @@ static const char elect_lua[] =
     "  redis.call('SET', KEYS[1], v, 'PX', ARGV[2]) "
     "  return {1, v} "
     "end "
+    "if string.sub(ARGV[4], -1) == 'n' then return {5, v} end "
     "if string.sub(v, 1, 1) == '!' then return {2, v} end "
     "local f = string.match(v, '^(%d+):') "
     "if not f then return {3, v} end "
@@ -1219,6 +1222,7 @@ on_elected(void *arg, redisReply *r)
 	struct sf_fleet *f = arg;
 	struct sf_fleet_impl *m = f->impl;
 	const redisReply *code, *v;
+	bool stopping;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    (code = r->element[0])->type != REDIS_REPLY_INTEGER ||
@@ -1231,6 +1235,22 @@ on_elected(void *arg, redisReply *r)
 		 * on one host, wait for it rather than start a second copy. */
 		sf_loop_timer_set(f->loop, &m->tick,
 		    sf_clock_us() + ELECT_RETRY_MS * 1000LL, elect, f);
+		return;
+	}
+	if (code->integer == 5) {
+		/* -n: another host's flight; as on one host, do not join. */
+		stopping = v->len > 0 && v->str[0] == '!';
+		if (parse_lease(f, v->str + stopping, v->len - stopping) == -1) {
+			elect_failed(f, "malformed lease in ", m->k_lease);
+			return;
+		}
+		snprintf(f->notice, sizeof(f->notice), "a flight for this key is "
+		    "%s on %.150s (its runner, pid %ld there)", stopping ?
+		    "running or shutting down" : "already running", f->host,
+		    f->leader_pid);
+		f->role = SF_FLEET_FAILED;
+		f->busy = true;
+		let_go(f);
 		return;
 	}
 	if (code->integer < 0 || code->integer > 4 || code->integer == 3 ||
@@ -1273,8 +1293,8 @@ elect(void *arg)
 	const char *args[4] = { m->suffix, ms, m->member, ttl };
 
 	snprintf(ms, sizeof(ms), "%ld", m->lease_ms);
-	snprintf(ttl, sizeof(ttl), "%lld", f->conf->ttl_ms > 0 ?
-	    f->conf->ttl_ms : 0);
+	snprintf(ttl, sizeof(ttl), "%lld%s", f->conf->ttl_ms > 0 ?
+	    f->conf->ttl_ms : 0, f->conf->no_wait ? "n" : "");
 	m->renew_sent = sf_clock_us();
 	if (m->rc != NULL && eval(f, first_ms(m) - m->lease_ms, on_elected,
 	    elect_lua, 3, keys, 4, args, NULL) == -1)

@@ -19,7 +19,8 @@
  *   alone     Redis could not be reached and --redis-optional: the runner
  *             runs the command for this host only (notice says why).
  *   failed    Redis could not be reached: the flight ends at once with
- *             the failure line.
+ *             the failure line; or, busy set, -n found a flight that
+ *             another host runs (or stops): the line says which host.
  *
  * What lives in Redis, all under one hash tag (PREFIX{NAME}, NAME being
  * the key's file name, key.h):
@@ -87,6 +88,7 @@ struct sf_fleet_conf {
 	long lease_ms;
 	long long max_bytes;
 	bool optional;              /* --redis-optional */
+	bool no_wait;               /* -n: follow no flight of another host */
 	long long ttl_ms;           /* --ttl: a result stored in Redis less
 	                               than this ago is replayed; 0: never */
 };
@@ -125,6 +127,7 @@ struct sf_fleet {
 	struct sf_msg exit;         /* follower, done: how (SF_END_FLEET: the
 	                               failure line in name) */
 	bool lost;                  /* leader: the lease is lost */
+	bool busy;                  /* failed: -n, and a flight runs elsewhere */
 	bool settled;               /* nothing left to say to Redis */
 	bool abandoning, abandoned; /* leader: see sf_fleet_abandon */
 	uint32_t followers;         /* leader: followers present, last seen */

@@ -44,7 +44,7 @@ valid_note(uint8_t what, uint8_t sig)
 static int
 valid_how(uint8_t how)
 {
-	return how >= SF_END_EXITED && how <= SF_END_FLEET;
+	return how >= SF_END_EXITED && how <= SF_END_BUSY;
 }
 
 /* STATUS's fields agree with each other (proto.h). */

@@ -83,7 +83,7 @@
  *                               then 0..SF_PROTO_MAX_NAME bytes of a name
  *                               (the command for SF_END_EXEC_FAILED, the step
  *                               that failed for SF_END_FAILED, the whole
- *                               line for SF_END_FLEET).
+ *                               line for SF_END_FLEET and SF_END_BUSY).
  *                               The sizes are final; the client hangs up after
  *                               it (the runner waits a while for that, so that
  *                               it, not the client, frees the spools).
@@ -157,7 +157,7 @@
  * and DATA, NOTE, and EXIT's order index size (8 bytes longer than in 1).
  * 3 added HELLO's SF_HELLO_CACHE and CACHE.  4 added SF_HELLO_CONTROL,
  * QUERY, STATUS, FORGET, CANCEL and DONE.  5 added WELCOME's notice and
- * SF_END_FLEET.
+ * flags, SF_END_FLEET and SF_END_BUSY.
  * Peers of different versions never get past HELLO, so no other frame of
  * one is ever read by the other.
  *
@@ -254,6 +254,8 @@ enum sf_end {
 	SF_END_FAILED      = 4, /* the runner failed; err: errno; name: what */
 	SF_END_FLEET       = 5, /* the flight across hosts failed (fleet.h);
 	                           name: the whole line saying why */
+	SF_END_BUSY        = 6, /* -n: another host runs a flight of the key;
+	                           name: the whole line saying which */
 };
 
 enum sf_stream { SF_STDOUT = 1, SF_STDERR = 2, SF_ORDER = 3 };

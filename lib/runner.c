@@ -566,6 +566,8 @@ nobody_here(struct runner *r)
 }
 
 static void begin(struct runner *r);
+static void __attribute__((noreturn)) early_end(const struct sf_runner_args *a,
+    int lockfd, enum sf_end how, int e, const char *what);
 
 /* After every turn of the loop: move the lifecycle on (see the top). */
 static void
@@ -577,6 +579,8 @@ step(void *arg)
 	if (r->state == ELECTING) {
 		if (r->fleet.role == SF_FLEET_ELECTING)
 			return;
+		if (r->fleet.busy)  /* -n: for the one who asked only */
+			early_end(r->a, r->lockfd, SF_END_BUSY, 0, r->fleet.notice);
 		begin(r);   /* then on as RUNNING: nothing else may come */
 	}
 	switch (r->state) {
@@ -617,17 +621,18 @@ step(void *arg)
 /* ---- set-up ------------------------------------------------------------------ */
 
 /*
- * The runner could not even set itself up (no descriptor for /dev/null, its
- * self-pipe, no memory).  It tells the starter why, in the frames it would
- * have sent anyway, and leaves without a trace: no socket, no lock file.
+ * The flight ends before it began, for the starter only: the runner tells
+ * it how, in the frames it would have sent anyway, and leaves without a
+ * trace (no socket, no lock file), so that an invocation that came
+ * meanwhile starts afresh rather than share this end.
  */
 static void __attribute__((noreturn))
-early_fail(const struct sf_runner_args *a, int lockfd, const char *what)
+early_end(const struct sf_runner_args *a, int lockfd, enum sf_end how, int e,
+    const char *what)
 {
 	uint8_t buf[2 * SF_PROTO_MAX_FRAME];
 	struct sf_msg m;
 	size_t len, n;
-	int e = errno;
 	ssize_t w;
 
 	sf_unixsock_unlink(a->dirfd, a->sockname, &a->bound);
@@ -640,16 +645,24 @@ early_fail(const struct sf_runner_args *a, int lockfd, const char *what)
 	len = (size_t)sf_proto_encode(&m, buf, sizeof(buf));
 	memset(&m, 0, sizeof(m));
 	m.type = SF_MSG_EXIT;
-	m.u.exit.how = SF_END_FAILED;
+	m.u.exit.how = how;
 	m.u.exit.err = e;
-	n = strlen(what);
+	n = strnlen(what, SF_PROTO_MAX_NAME);
 	memcpy(m.u.exit.name, what, n);
 	m.u.exit.namelen = (uint8_t)n;
 	len += (size_t)sf_proto_encode(&m, buf + len, sizeof(buf) - len);
 	for (n = 0; n < len; n += (size_t)w)
 		if ((w = send(a->starterfd, buf + n, len - n, MSG_NOSIGNAL)) <= 0)
 			break;
-	_exit(125);
+	_exit(how == SF_END_BUSY ? 0 : 125);
+}
+
+/* The runner could not even set itself up (no descriptor for /dev/null,
+ * its self-pipe, no memory). */
+static void __attribute__((noreturn))
+early_fail(const struct sf_runner_args *a, int lockfd, const char *what)
+{
+	early_end(a, lockfd, SF_END_FAILED, errno, what);
 }
 
 /* Handle a signal in the loop, remembering what the command gets back. */

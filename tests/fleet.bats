@@ -314,6 +314,45 @@ fresh_on() {
 	assert_match "NOPERM" "$output"
 }
 
+@test "-n across hosts: a flight that another host runs or stops is not joined: 75 and a line naming the host, nothing with -q" {
+	host_up hostA
+	host_up hostB
+	on hostA A --redis "$RURL" -k busy -- "$FC" out 'a\n' gate "$T/go"
+	wait_for 10 file_has "$T/A.out" a
+	on hostB N -n --redis "$RURL" -k busy -- "$FC" touch "$T/ran"
+	reap N
+	assert_rc N 75
+	assert_match '^sfexec: a flight for this key is already running on hostA \(its runner, pid [0-9]+ there\)$' \
+		"$(cat "$T/N.err")"
+	assert_empty "$T/N.out"
+	on hostB Q -n -q --redis "$RURL" -k busy -- "$FC" touch "$T/ran"
+	reap Q
+	assert_rc Q 75
+	assert_empty "$T/Q.err"
+	[[ ! -e $T/ran ]] || fail "the command ran"
+	assert_equal 0 "$(rcli zcard "sfexec:{$(keyhash busy)}:1:presence")" "followers present"
+	# without -n, hostB follows as ever
+	on hostB B --redis "$RURL" -k busy -- "$FC" out 'b\n'
+	wait_for 10 file_has "$T/B.out" a
+	touch "$T/go"
+	reap A
+	reap B
+	assert_rc B 0
+	assert_file_is "$T/B.out" $'a\n'
+	# no flight anywhere: -n starts one
+	on hostB N2 -n --redis "$RURL" -k busy -- "$FC" out 'fresh\n'
+	reap N2
+	assert_rc N2 0
+	assert_file_is "$T/N2.out" $'fresh\n'
+	# a flight that another host is stopping (its lease marked "!")
+	rcli set "sfexec:{$(keyhash busy)}:lease" '!9:token:5:hostC' px 10000 >/dev/null
+	on hostB N3 -n --redis "$RURL" -k busy -- "$FC" touch "$T/ran"
+	reap N3
+	assert_rc N3 75
+	assert_err_line "$T/N3.err" "sfexec: a flight for this key is running or shutting down on hostC (its runner, pid 5 there)"
+	[[ ! -e $T/ran ]] || fail "the command ran"
+}
+
 @test "Redis paused past the lease (CLIENT PAUSE): the leader stops its command, followers end, nothing hangs" {
 	host_up hostA
 	host_up hostB

@@ -460,7 +460,8 @@ two_frames_back_to_back(void **state)
 }
 
 /* WELCOME's notice (version 5): none, some, the most, one for -v only
- * (SF_WELCOME_VERBOSE); one byte past the most is refused.  EXIT's SF_END_FLEET carries its line in name. */
+ * (SF_WELCOME_VERBOSE); one byte past the most is refused.  EXIT's
+ * SF_END_FLEET and SF_END_BUSY carry their line in name. */
 static void
 welcome_notice_and_fleet_end(void **state)
 {
@@ -503,7 +504,10 @@ welcome_notice_and_fleet_end(void **state)
 	roundtrip(&m, &o);
 	assert_int_equal(o.u.exit.how, SF_END_FLEET);
 	assert_string_equal(o.u.exit.name, "owner lost");
-	m.u.exit.how = SF_END_FLEET + 1;
+	m.u.exit.how = SF_END_BUSY;
+	roundtrip(&m, &o);
+	assert_int_equal(o.u.exit.how, SF_END_BUSY);
+	m.u.exit.how = SF_END_BUSY + 1;
 	assert_int_equal(sf_proto_encode(&m, buf, sizeof(buf)), -1);
 }
 
