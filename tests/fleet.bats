@@ -353,6 +353,35 @@ fresh_on() {
 	[[ ! -e $T/ran ]] || fail "the command ran"
 }
 
+@test "a full file system under a follower host's spools: its invocations end with 125 and an exact prefix; the other hosts get everything" {
+	((EUID == 0)) || skip "needs root (mount)"
+	head -c 3000000 /dev/urandom >"$T/big"
+	host_up hostA
+	host_up hostB
+	host_up hostC
+	mkdir -p -m 0700 "$T/hostB/rt"
+	nsenter -t "${HOSTPID[hostB]}" -m -- mount -t tmpfs -o size=1m,mode=0700 sfexec-fleet "$T/hostB/rt" ||
+		skip "cannot mount a tmpfs here"
+	on hostA A --redis "$RURL" -k fullB -- "$FC" out 'x' gate "$T/go" cat "$T/big"
+	wait_for 10 file_has "$T/A.out" x
+	on hostB B --redis "$RURL" -k fullB -- "$FC" out 'b'
+	on hostC C --redis "$RURL" -k fullB -- "$FC" out 'c'
+	wait_for 10 file_has "$T/B.out" x
+	wait_for 10 file_has "$T/C.out" x
+	touch "$T/go"
+	reap A 20
+	reap B 20
+	reap C 20
+	assert_rc A 0
+	assert_rc C 0
+	{ printf x; cat "$T/big"; } >"$T/want"
+	assert_same_bytes "$T/want" "$T/A.out"
+	assert_same_bytes "$T/want" "$T/C.out"
+	assert_rc B 125
+	assert_err_line "$T/B.err" "sfexec: cannot spool the output here: No space left on device"
+	assert_prefix_of "$T/want" "$T/B.out"
+}
+
 @test "Redis paused past the lease (CLIENT PAUSE): the leader stops its command, followers end, nothing hangs" {
 	host_up hostA
 	host_up hostB
