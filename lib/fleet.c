@@ -169,19 +169,23 @@ static const char cancel_lua[] =
  * The chunk itself does not pass through Lua, which would hash every byte
  * of it (a third of Redis's time at full speed): 1 the lease is ours, and
  * the XADD after us adds the chunk; 0 it is not, and the stream is closed
- * so that the XADD fails, in this transaction and in any later one.
+ * so that the XADD fails, in this transaction and in any later one.  A
+ * transaction runs on past a command that fails, so the guard must not
+ * fail: an error is taken as "not ours" (a lease of the wrong type), and
+ * the meta (for --list only) may be junk.
  */
 static const char guard_lua[] =
     OURS
-    "if not ours(ARGV[1]) then "
+    "local ok, h = pcall(ours, ARGV[1]) "
+    "if not (ok and h) then "
     "  redis.pcall('XADD', KEYS[2], '" CLOSED_ID "', 'lost', '1') "
-    "  if redis.call('PTTL', KEYS[2]) == -1 then "
-    "    redis.call('PEXPIRE', KEYS[2], " KEEP_MS_TEXT ") "
+    "  if redis.pcall('PTTL', KEYS[2]) == -1 then "
+    "    redis.pcall('PEXPIRE', KEYS[2], " KEEP_MS_TEXT ") "
     "  end "
     "  return 0 "
     "end "
-    "redis.call('HINCRBY', KEYS[3], ARGV[3], ARGV[4]) "
-    "redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
+    "redis.pcall('HINCRBY', KEYS[3], ARGV[3], ARGV[4]) "
+    "redis.pcall('PEXPIRE', KEYS[3], tonumber(ARGV[2]) + " KEEP_MS_TEXT ") "
     "return 1";
 
 /* KEYS lease, out, presence, cache, meta; ARGV v, lease ms, "end" or "", then
@@ -687,9 +691,12 @@ on_chunk(void *arg, redisReply *r)
 	struct sf_fleet_impl *m = f->impl;
 
 	m->inflight--;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-	    !is_int(r->element[0])) {
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
 		leader_alone(f, m->refused[0] != '\0' ? m->refused : oddity(r));
+		return;
+	}
+	if (!is_int(r->element[0])) {       /* the guard failed to run */
+		leader_alone(f, oddity(r->element[0]));
 		return;
 	}
 	if (r->element[0]->integer != 1) {

@@ -267,6 +267,15 @@ fresh_on() {
 	assert_match "exhausted the last possible ID" "$output"
 	assert_prefix_of "$T/A.out" "$T/B.out"
 	! grep -qv '^tick$' "$T/B.out" || fail "B got something else: $(sort -u "$T/B.out")"
+	# a lease overwritten with a key of another type: not ours either
+	on hostA A2 --redis "$RURL" --lease 60 --grace 0.2 -k taken2 -- bash -c \
+		'trap "exit 143" TERM; while :; do echo tick; sleep 0.02; done'
+	wait_for 10 file_has "$T/A2.out" tick
+	rcli del "sfexec:{$(keyhash taken2)}:lease" >/dev/null
+	rcli hset "sfexec:{$(keyhash taken2)}:lease" a b >/dev/null
+	reap A2 5
+	assert_rc A2 125
+	assert_closed "$(stream_of taken2)"
 }
 
 @test "the man page's ACL line is enough: a user confined to the prefix leads, follows, stores, lists, cancels and forgets" {
