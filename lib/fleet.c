@@ -938,7 +938,8 @@ parse_end(struct sf_fleet *f, const redisReply *line, const redisReply *name)
 		    sf_redis_decimal(p, (size_t)((sp != NULL ? sp : end) - p),
 		    max[i], &v[i]) == -1)
 			return -1;
-		p = sp + 1;
+		if (sp != NULL)
+			p = sp + 1;
 	}
 	if (v[0] < SF_END_EXITED || v[3] != f->impl->got[0] ||
 	    v[4] != f->impl->got[1])
